@@ -1,0 +1,1 @@
+"""GLiNER model access: checkpoints, measuring text, the RunInference handler."""

@@ -1,0 +1,53 @@
+"""Loading a GLiNER checkpoint onto the right device, ready for inference."""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Optional
+
+from model_handler.checkpoint import resolve_model_dir
+
+_LOG = logging.getLogger(__name__)
+
+DTYPES = ('float32', 'bfloat16', 'float16')
+DEVICES = ('auto', 'cpu', 'cuda')
+
+# Process-wide count, so tests and the run summary can show how many times
+# this process built the model (RunInference should do it once per process).
+LOAD_COUNT = {'loads': 0}
+
+
+def pick_device(requested: str) -> str:
+  import torch
+  if requested == 'auto':
+    return 'cuda' if torch.cuda.is_available() else 'cpu'
+  if requested == 'cuda' and not torch.cuda.is_available():
+    raise RuntimeError('--device=cuda but no CUDA device is visible')
+  return requested
+
+
+def load_gliner(model_ref: str, device: str = 'auto', dtype: str = 'float32',
+                num_threads: Optional[int] = None):
+  """Build the model once: eval mode, frozen parameters, chosen dtype/device.
+
+  `requires_grad_(False)` matters beyond speed: a shared (large_model) copy
+  returns results across processes, and non-leaf tensors cannot be pickled.
+  """
+  import torch
+  from gliner import GLiNER
+  if num_threads:
+    torch.set_num_threads(num_threads)
+  model_dir = resolve_model_dir(model_ref)
+  self_contained = (model_dir / 'tokenizer_config.json').is_file()
+  model = GLiNER.from_pretrained(
+      str(model_dir), local_files_only=self_contained)
+  target = pick_device(device)
+  model = model.to(target)
+  if dtype != 'float32':
+    model = model.to(getattr(torch, dtype))
+  model.eval()
+  model.requires_grad_(False)
+  LOAD_COUNT['loads'] += 1
+  _LOG.info('loaded GLiNER %s on %s/%s (pid %d)', model_ref, target, dtype,
+            os.getpid())
+  return model

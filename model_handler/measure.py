@@ -1,0 +1,67 @@
+"""Measuring text the way the model will see it: gliner words and subwords.
+
+gliner truncates texts longer than `max_len` words (with only a warning) and
+its tokenizer cuts subwords past the encoder limit silently. Windowing uses
+this class to keep every window inside both limits, with the label prompt.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import List, Sequence, Tuple
+
+from model_handler.checkpoint import CheckpointInfo
+from model_handler.checkpoint import load_tokenizer
+from model_handler.checkpoint import read_config
+from model_handler.checkpoint import subword_limit
+
+# [CLS] and [SEP] (or <s> and </s>) around every encoder input.
+SPECIAL_TOKENS_PER_PASS = 2
+
+
+class TextMeasure:
+  """Word splitting and subword counting for one checkpoint."""
+
+  def __init__(self, model_dir: Path):
+    from gliner.data_processing import WordsSplitter
+    config = read_config(model_dir)
+    self.info = CheckpointInfo.from_dir(model_dir)
+    self._splitter = WordsSplitter(self.info.words_splitter_type)
+    self._tokenizer = load_tokenizer(model_dir, config)
+    self.subword_limit = subword_limit(self._tokenizer, config)
+
+  def words(self, text: str) -> List[Tuple[int, int]]:
+    """Character spans of the words gliner will see in `text`."""
+    return [(start, end) for _, start, end in self._splitter(text)]
+
+  def subword_counts(self, words: Sequence[str]) -> List[int]:
+    """Subwords per word, as gliner's `is_split_into_words` call counts them."""
+    if not words:
+      return []
+    encoding = self._tokenizer(
+        list(words),
+        is_split_into_words=True,
+        add_special_tokens=False,
+        verbose=False)  # measuring, not encoding: no 'too long' warning
+    counts = [0] * len(words)
+    for word_id in encoding.word_ids():
+      if word_id is not None:
+        counts[word_id] += 1
+    return counts
+
+  @functools.lru_cache(maxsize=256)
+  def prompt_cost(self, labels: Tuple[str, ...]) -> int:
+    """Subwords of gliner's label prompt ``[ENT] l1 [ENT] l2 ... [SEP]``.
+
+    Same for every window of a label set, hence cached.
+    """
+    prompt: List[str] = []
+    for label in labels:
+      prompt.append(self.info.ent_token)
+      prompt.append(label)
+    prompt.append(self.info.sep_token)
+    return sum(self.subword_counts(prompt)) + SPECIAL_TOKENS_PER_PASS
+
+  def text_budget(self, labels: Tuple[str, ...]) -> int:
+    """Subwords left for text once the prompt for `labels` is in place."""
+    return self.subword_limit - self.prompt_cost(labels)

@@ -1,0 +1,1 @@
+"""gliner-beam job: options, graph construction and the command line."""

@@ -1,0 +1,130 @@
+"""The job's command-line options, as a Beam PipelineOptions subclass.
+
+Beam parses these from the same argv as its own flags, so they travel to
+workers with the pipeline; `python -m pipeline --help` prints them with their
+defaults.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL = str(REPO_ROOT / 'models' / 'gliner-minilm-demo')
+
+
+# Beam's GoogleCloudOptions already owns `--labels` (Dataflow job labels), so
+# the entity labels live under `--entity_labels`; the command line accepts
+# `--labels` for them and renames it before Beam sees it.
+LABELS_ALIAS = '--labels'
+LABELS_FLAG = '--entity_labels'
+
+
+def rename_labels_flag(argv):
+  """Map the user-facing `--labels` to `--entity_labels` in argv."""
+  renamed = []
+  for arg in argv:
+    if arg == LABELS_ALIAS:
+      arg = LABELS_FLAG
+    elif arg.startswith(LABELS_ALIAS + '='):
+      arg = LABELS_FLAG + arg[len(LABELS_ALIAS):]
+    renamed.append(arg)
+  return renamed
+
+
+def add_job_arguments(parser, label_flags=(LABELS_FLAG, )):
+  """Declare the job's options on an argparse (or Beam) parser."""
+  group = parser.add_argument_group('gliner-beam')
+  group.add_argument(
+      '--input',
+      help='Parquet file pattern to read, e.g. "data/*.parquet" (required)')
+  group.add_argument(
+      '--output',
+      help='Output root; tables go to <output>/<table>/ (required)')
+  group.add_argument(
+      *label_flags,
+      dest='entity_labels',
+      default='person,organization,location',
+      help='Comma-separated entity labels to extract')
+  group.add_argument(
+      '--model',
+      default=DEFAULT_MODEL,
+      help='GLiNER checkpoint: a local directory or a Hugging Face hub id')
+  group.add_argument(
+      '--threshold',
+      type=float,
+      default=0.5,
+      help='Minimum entity score, in [0, 1]')
+  group.add_argument(
+      '--nested_ner',
+      action='store_true',
+      default=False,
+      help='Allow nested entities; off means flat NER (no overlapping spans)')
+  group.add_argument(
+      '--multi_label',
+      action='store_true',
+      default=False,
+      help='Allow several labels on the same span')
+  group.add_argument(
+      '--text_column',
+      default='text',
+      help='Input column holding the document text')
+  group.add_argument(
+      '--id_column',
+      default='id',
+      help='Input column holding the document id; files without it use '
+      '"<file path>#<row number>"')
+  group.add_argument(
+      '--window_overlap',
+      type=int,
+      default=None,
+      help='Words shared by consecutive windows of a long document; unset '
+      'means max(8, min(2 x max_width, max_len / 4)) of the model')
+  group.add_argument(
+      '--max_batch_tokens',
+      type=int,
+      default=4096,
+      help='Subword budget of one inference batch (prompt + text, padded)')
+  group.add_argument(
+      '--max_doc_chars',
+      type=int,
+      default=2_000_000,
+      help='Documents longer than this are dead-lettered, not processed')
+  group.add_argument(
+      '--device',
+      choices=('auto', 'cpu', 'cuda'),
+      default='auto',
+      help='Where the model runs; auto picks CUDA when present')
+  group.add_argument(
+      '--dtype',
+      choices=('float32', 'bfloat16', 'float16'),
+      default='float32',
+      help='Model weight dtype (bfloat16 suits GPUs)')
+  group.add_argument(
+      '--torch_threads',
+      type=int,
+      default=None,
+      help='torch intra-op threads per worker process; unset keeps torch\'s')
+  group.add_argument(
+      '--large_model',
+      action='store_true',
+      default=False,
+      help='Share one model copy among the SDK processes of a worker')
+  group.add_argument(
+      '--run_id',
+      default=None,
+      help='Lineage id stamped on every row; unset means UTC time + random')
+  group.add_argument(
+      '--overwrite',
+      action='store_true',
+      default=False,
+      help='Replace Parquet files already in the output tables')
+
+
+class GlinerOptions(PipelineOptions):
+  """Where documents come from, which model reads them, where results go."""
+
+  @classmethod
+  def _add_argparse_args(cls, parser):
+    add_job_arguments(parser)

@@ -1,0 +1,82 @@
+"""Command-line entry point: parse, validate, run, summarise.
+
+Exit codes: 0 success, 2 bad option (one line on stderr naming it), 1 the
+job itself failed.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from typing import List, Optional
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipeline.build import build_pipeline
+from pipeline.config import JobConfig, OptionError, existing_outputs, validate
+from pipeline.options import GlinerOptions, LABELS_ALIAS, LABELS_FLAG
+from pipeline.options import add_job_arguments, rename_labels_flag
+from pipeline.summary import RunSummary, collect
+
+# Never Beam's default DirectRunner: it first tries PrismRunner, which
+# downloads a binary and can hang offline.
+DEFAULT_RUNNER = 'FnApiRunner'
+
+
+def arg_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog='python -m pipeline',
+      description='Enrich Parquet documents with a GLiNER model on Apache '
+      'Beam; writes entities, documents and dead_letter Parquet tables.',
+      formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+      epilog='Any other Apache Beam pipeline option (e.g. '
+      '--direct_running_mode=multi_processing --direct_num_workers=2, '
+      '--temp_location) is passed through to Beam.')
+  add_job_arguments(parser, label_flags=(LABELS_ALIAS, LABELS_FLAG))
+  parser.add_argument(
+      '--runner',
+      default=DEFAULT_RUNNER,
+      help='Beam runner (FnApiRunner locally; DataflowRunner, FlinkRunner, '
+      'PortableRunner, ...)')
+  return parser
+
+
+def parse(argv: List[str]):
+  """-> (JobConfig, PipelineOptions); raises OptionError on bad values."""
+  arg_parser().parse_known_args(argv)  # --help, and argparse's type errors
+  beam_argv = rename_labels_flag(argv)
+  if not any(a == '--runner' or a.startswith('--runner=') for a in argv):
+    beam_argv.append(f'--runner={DEFAULT_RUNNER}')
+  options = PipelineOptions(beam_argv)
+  config = validate(options.view_as(GlinerOptions))
+  return config, options
+
+
+def run_job(config: JobConfig, options: PipelineOptions) -> RunSummary:
+  stale = existing_outputs(config.output)
+  if stale:  # validate() only lets this happen with --overwrite
+    FileSystems.delete(stale)
+  started = time.monotonic()
+  pipeline = beam.Pipeline(options=options)
+  build_pipeline(pipeline, config)
+  result = pipeline.run()
+  result.wait_until_finish()
+  return collect(result, time.monotonic() - started)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  argv = sys.argv[1:] if argv is None else argv
+  logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(message)s')
+  try:
+    config, options = parse(argv)
+  except OptionError as exc:
+    print(f'error: {exc}', file=sys.stderr)
+    return 2
+  print(f'gliner-beam: run {config.run_id}, model {config.model_id}, '
+        f'labels {", ".join(config.labels)} -> {config.output}')
+  summary = run_job(config, options)
+  print(summary.format())
+  return 0

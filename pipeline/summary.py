@@ -1,0 +1,59 @@
+"""The end-of-run summary, read from the job's Beam metrics."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Dict
+
+from apache_beam.metrics.metric import MetricsFilter
+
+from pipeline.metrics import NAMESPACE
+
+_LABELLED = re.compile(r'^(\w+)\[(.*)\]$')
+
+
+@dataclass
+class RunSummary:
+  counters: Dict[str, int] = field(default_factory=dict)
+  by_label: Dict[str, Dict[str, int]] = field(default_factory=dict)
+  seconds: float = 0.0
+
+  def get(self, name: str) -> int:
+    return self.counters.get(name, 0)
+
+  def format(self) -> str:
+    read = self.get('documents_read')
+    rate = read / self.seconds if self.seconds > 0 else 0.0
+    lines = [
+        'gliner-beam run summary',
+        f'  documents read:          {read}',
+        f'  documents enriched:      {self.get("documents_enriched")}',
+        f'  documents dead-lettered: {self.get("documents_dead_lettered")}',
+        f'  windows:                 {self.get("windows")}',
+        f'  wall time:               {self.seconds:.1f} s '
+        f'({rate:.2f} documents/s)',
+    ]
+    for group, title in (('entities', 'entities per label'),
+                         ('dead_letter', 'dead letters per stage')):
+      counts = self.by_label.get(group, {})
+      lines.append(f'  {title}:' + ('' if counts else ' none'))
+      for key in sorted(counts):
+        lines.append(f'    {key}: {counts[key]}')
+    return '\n'.join(lines)
+
+
+def collect(result, seconds: float) -> RunSummary:
+  """Committed counter values of the job's namespace."""
+  summary = RunSummary(seconds=seconds)
+  query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
+  for counter in query['counters']:
+    name = counter.key.metric.name
+    value = counter.committed if counter.committed is not None else (
+        counter.attempted or 0)
+    match = _LABELLED.match(name)
+    if match:
+      group = summary.by_label.setdefault(match.group(1), {})
+      group[match.group(2)] = group.get(match.group(2), 0) + value
+    else:
+      summary.counters[name] = summary.counters.get(name, 0) + value
+  return summary

@@ -1,0 +1,1 @@
+"""Beam transforms of the job: read, prepare, merge, write."""
