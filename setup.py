@@ -1,0 +1,32 @@
+"""gliner-beam: enrich large corpora with GLiNER multi-task models on Apache Beam.
+
+Also the `--setup_file` for Dataflow workers, which install the three job
+packages from it.
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name='gliner-beam',
+    version='0.1.0',
+    description='Apache Beam job that runs GLiNER (zero-shot NER and more) '
+    'over Parquet corpora and writes typed Parquet tables.',
+    python_requires='>=3.10,<3.13',
+    packages=find_packages(
+        include=['pipeline', 'pipeline.*', 'transforms', 'transforms.*',
+                 'model_handler', 'model_handler.*']),
+    install_requires=[
+        'apache-beam[gcp]>=2.77.0,<2.78',
+        'gliner>=0.2.29,<0.3',
+        'torch>=2.2',
+        'transformers>=4.51,<5.17',
+        'pyarrow>=15,<26',
+        'fsspec>=2024.2',
+        'gcsfs>=2024.2',
+        'google-cloud-storage>=2.14',
+        'pyyaml>=6',
+    ],
+    extras_require={
+        'test': ['pytest>=8'],
+    },
+    entry_points={'console_scripts': ['gliner-beam=pipeline.run:main']},
+)

@@ -1,0 +1,102 @@
+"""The ModelHandler: batching budget, empty batches, per-window isolation,
+one model load per process, and windows that always fit the encoder."""
+import random
+
+import apache_beam as beam
+from apache_beam.ml.inference.base import RunInference
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+from gliner import GLiNER
+
+from model_handler import loading
+from model_handler.handler import GlinerModelHandler, padded_groups, window_cost
+from model_handler.measure import TextMeasure
+from transforms.prepare import WindowDocumentsFn
+from transforms.records import Document, Window
+
+
+def make_window(key, cost, text='Paris is a city.', labels=('location', )):
+  return Window(key, key, 0, 1, 0, text, 0, len(text), labels, 4, cost,
+                len(text), 4)
+
+
+def test_padded_groups_respect_budget_and_keep_every_window():
+  rng = random.Random(7)
+  windows = [make_window(f'k{i}', rng.randint(5, 190)) for i in range(300)]
+  groups = padded_groups(windows, 512)
+  flat = [w.record_key for g in groups for w in g]
+  assert sorted(flat) == sorted(w.record_key for w in windows)  # none lost/duplicated
+  for group in groups:
+    assert max(map(window_cost, group)) * len(group) <= 512 or len(group) == 1
+
+
+def test_empty_batch_returns_nothing(marker_model):
+  handler = GlinerModelHandler(str(marker_model))
+  assert list(handler.run_inference([], model=None)) == []
+
+
+class FailOnMarker:
+  """Fault injection (a wrapper, not a mock of gliner): delegates to the real
+  model but raises when a text contains a marker, as a CUDA OOM or a
+  tokenizer bug would for one unlucky window."""
+
+  def __init__(self, model):
+    self._model = model
+
+  def inference(self, texts, *args, **kwargs):
+    if any('BOOM' in t for t in texts):
+      raise RuntimeError('injected failure')
+    return self._model.inference(texts, *args, **kwargs)
+
+
+def test_one_failing_window_does_not_fail_its_batch(marker_model):
+  handler = GlinerModelHandler(str(marker_model), threshold=0.3)
+  model = FailOnMarker(handler.load_model())
+  batch = [make_window('a', 20), make_window('b', 20, 'BOOM goes Paris.'),
+           make_window('c', 20, 'Berlin and Rome.')]
+  results = {r.example.record_key: r.inference
+             for r in handler.run_inference(batch, model)}
+  assert results['b'].error == 'RuntimeError: injected failure'
+  assert results['a'].error is None and results['c'].error is None
+  assert results['a'].entities and results['c'].entities
+
+
+def test_batches_stay_within_budget_in_a_pipeline(marker_model):
+  """RunInference over many windows: every window comes back exactly once."""
+  windows = [make_window(f'k{i}', 30 + i % 50, f'Paris and Rome number {i}.')
+             for i in range(120)]
+  loads_before = loading.LOAD_COUNT['loads']
+  handler = GlinerModelHandler(str(marker_model), max_batch_tokens=300)
+  with TestPipeline(runner='FnApiRunner') as p:
+    keys = (p | beam.Create(windows) | RunInference(handler)
+            | beam.Map(lambda r: r.example.record_key))
+    assert_that(keys, equal_to([w.record_key for w in windows]))
+  # FnApiRunner runs its single worker in this process: one load for all
+  # batches (at least 120 * 30 / 300 = 12 of them).
+  assert loading.LOAD_COUNT['loads'] - loads_before == 1
+
+
+def test_windows_fit_the_encoder_with_the_prompt(token_model):
+  """Every planned window, tokenized by gliner's own processor together with
+  the label prompt, stays within the subword limit (so nothing is cut)."""
+  model = GLiNER.from_pretrained(str(token_model), local_files_only=True)
+  measure = TextMeasure(token_model)
+  labels = ('person', 'organization', 'geographic location')
+  rng = random.Random(1)
+  vocab = ('Zyxwvut Qjkmbv the of Okapi Wrocław naïve well-known '
+           'Ouagadougou a 1984 , .').split()
+  text = ' '.join(rng.choice(vocab) for _ in range(2500))
+  fn = WindowDocumentsFn(str(token_model), labels, overlap=None)
+  fn.setup()
+  windows = list(fn.process(Document('k', 'd', text)))
+  assert len(windows) > 10
+  processor = model.data_processor
+  tokenizer = processor.transformer_tokenizer
+  for window in windows:
+    words = [w for w, _, _ in processor.words_splitter(window.text)]
+    assert len(words) == window.n_words <= measure.info.max_len
+    prompt_and_text, _ = processor.prepare_inputs([words], list(labels))
+    ids = tokenizer(prompt_and_text, is_split_into_words=True,
+                    truncation=False)['input_ids'][0]
+    assert len(ids) == window.cost  # our count is gliner's count, exactly
+    assert len(ids) <= measure.subword_limit
