@@ -89,3 +89,21 @@ def test_lineage_is_stamped_on_every_row(marker_model, tmp_path):
                for m in got.column('model_id').to_pylist())
     assert len(set(got.column('config_hash').to_pylist())) <= 1
   assert read_table(tmp_path / 'out', 'documents').num_rows == 1
+
+
+def test_end_of_run_summary_matches_the_tables(marker_model, tmp_path, capsys):
+  write_parquet(tmp_path / 'in.parquet', {
+      'id': ['a', 'b', 'c'],
+      'text': ['Paris and Rome are cities.', None, 'Berlin is too.']
+  })
+  rc = run_cli(['--input', tmp_path / 'in.parquet', '--output',
+                tmp_path / 'out', '--model', marker_model, '--threshold',
+                '0.3', '--labels', 'location'])
+  assert rc == 0
+  out = capsys.readouterr().out
+  n_entities = read_table(tmp_path / 'out', 'entities').num_rows
+  assert 'documents read:          3' in out
+  assert 'documents enriched:      2' in out
+  assert 'documents dead-lettered: 1' in out
+  assert f'location: {n_entities}' in out
+  assert 'documents/s' in out
