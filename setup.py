@@ -24,6 +24,10 @@ setup(
         'gcsfs>=2024.2',
         'google-cloud-storage>=2.14',
         'pyyaml>=6',
+        # Beam's RunInference imports its ModelManager (and with it the memory
+        # metrics) only when scipy is importable; without it, it logs a warning
+        # for every batch.
+        'scipy>=1.11',
     ],
     extras_require={
         'test': ['pytest>=8'],
