@@ -1,9 +1,10 @@
-"""RunInference ModelHandler that runs GLiNER over document windows.
+"""RunInference ModelHandler that runs GLiNER over prompted windows.
 
-Batches are sized by subwords (`element_size_fn` = window cost, since Beam
-2.77's `max_batch_weight` is broken), regrouped by label set and length so
-padding stays small, and isolated per window when a batch fails, so one bad
-window never dead-letters its neighbours.
+Batches are sized by subwords (`element_size_fn` = call cost, since Beam
+2.77's `max_batch_weight` is broken), regrouped by label set (and decoding
+settings) and by length so padding stays small, and isolated per call when a
+batch fails, so one bad window never dead-letters its neighbours. Every task
+and stage goes through this one handler and one model per process.
 """
 from __future__ import annotations
 
@@ -14,43 +15,47 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from model_handler.loading import load_gliner
-from transforms.records import Entity, Window, WindowResult
+from transforms.records import CallResult, Entity, ModelCall
 
 _LOG = logging.getLogger(__name__)
 
 
-def window_cost(window: Window) -> int:
-  """Batch weight of a window: the subwords the encoder will process."""
-  return window.cost
+def call_cost(call: ModelCall) -> int:
+  """Batch weight of a call: the subwords the encoder will process."""
+  return call.cost
 
 
-def padded_groups(windows: Sequence[Window],
-                  max_tokens: int) -> List[List[Window]]:
-  """Split windows that share a label set into length-sorted sub-batches
+def padded_groups(calls: Sequence[ModelCall],
+                  max_tokens: int) -> List[List[ModelCall]]:
+  """Split calls that share a label set into length-sorted sub-batches
   whose padded size (longest x count) stays within `max_tokens`."""
-  groups: List[List[Window]] = []
-  current: List[Window] = []
-  for window in sorted(windows, key=window_cost):
-    longest = window_cost(window)  # ascending order: the newest is longest
+  groups: List[List[ModelCall]] = []
+  current: List[ModelCall] = []
+  for call in sorted(calls, key=call_cost):
+    longest = call_cost(call)  # ascending order: the newest is longest
     if current and longest * (len(current) + 1) > max_tokens:
       groups.append(current)
       current = []
-    current.append(window)
+    current.append(call)
   if current:
     groups.append(current)
   return groups
 
 
-class GlinerModelHandler(ModelHandler[Window, PredictionResult, Any]):
-  """Loads one GLiNER model per worker process and runs NER on windows."""
+def labels_argument(labels):
+  """gliner's label argument: names, or name -> description prompts."""
+  if all(name == prompt for name, prompt in labels):
+    return [name for name, _ in labels]
+  return dict(labels)
+
+
+class GlinerModelHandler(ModelHandler[ModelCall, PredictionResult, Any]):
+  """Loads one GLiNER model per worker process and runs prompted windows."""
 
   def __init__(
       self,
       model_ref: str,
       *,
-      threshold: float = 0.5,
-      flat_ner: bool = True,
-      multi_label: bool = False,
       max_batch_tokens: int = 4096,
       device: str = 'auto',
       dtype: str = 'float32',
@@ -62,13 +67,10 @@ class GlinerModelHandler(ModelHandler[Window, PredictionResult, Any]):
     super().__init__(
         min_batch_size=max_batch_tokens,
         max_batch_size=max_batch_tokens,
-        element_size_fn=window_cost,
+        element_size_fn=call_cost,
         large_model=large_model,
         model_copies=model_copies)
     self._model_ref = model_ref
-    self._threshold = threshold
-    self._flat_ner = flat_ner
-    self._multi_label = multi_label
     self._max_batch_tokens = max_batch_tokens
     self._device = device
     self._dtype = dtype
@@ -80,61 +82,63 @@ class GlinerModelHandler(ModelHandler[Window, PredictionResult, Any]):
 
   def run_inference(
       self,
-      batch: Sequence[Window],
+      batch: Sequence[ModelCall],
       model: Any,
       inference_args: Optional[Dict[str, Any]] = None
   ) -> Iterable[PredictionResult]:
     if not batch:  # element_size_fn batching can emit empty batches
       return []
-    by_labels: Dict[tuple, List[Window]] = defaultdict(list)
-    for window in batch:
-      by_labels[window.labels].append(window)
-    results: Dict[int, WindowResult] = {}
-    for labels, windows in by_labels.items():
-      for group in padded_groups(windows, self._max_batch_tokens):
-        for window, result in zip(group, self._infer_isolated(model, labels,
-                                                                group)):
-          results[id(window)] = result
-    return [PredictionResult(w, results[id(w)], self._model_ref) for w in batch]
+    by_settings: Dict[tuple, List[ModelCall]] = defaultdict(list)
+    for call in batch:
+      by_settings[(call.labels, call.threshold, call.flat_ner,
+                   call.multi_label)].append(call)
+    results: Dict[int, CallResult] = {}
+    for calls in by_settings.values():
+      for group in padded_groups(calls, self._max_batch_tokens):
+        for call, result in zip(group, self._infer_isolated(model, group)):
+          results[id(call)] = result
+    return [PredictionResult(c, results[id(c)], self._model_ref) for c in batch]
 
-  def _infer_isolated(self, model, labels, group: List[Window]):
-    """Run a group; if it fails, retry window by window to find the culprit."""
+  def _infer_isolated(self, model, group: List[ModelCall]):
+    """Run a group; if it fails, retry call by call to find the culprit."""
     if len(group) > 1:
       try:
-        return self._infer(model, labels, group)
+        return self._infer(model, group)
       except Exception:  # pylint: disable=broad-except
-        _LOG.warning('batch of %d windows failed; retrying one by one',
+        _LOG.warning('batch of %d calls failed; retrying one by one',
                      len(group))
     out = []
-    for window in group:
+    for call in group:
       try:
-        out.extend(self._infer(model, labels, [window]))
+        out.extend(self._infer(model, [call]))
       except Exception as exc:  # pylint: disable=broad-except
-        _LOG.warning('inference failed for %s window %d: %s',
-                     window.record_key, window.index, exc)
+        _LOG.warning('inference failed for %s window %d (%s): %s',
+                     call.window.record_key, call.window.index, call.task,
+                     exc)
         out.append(
-            WindowResult(window, error=f'{type(exc).__name__}: {exc}'[:500]))
+            CallResult(call, error=f'{type(exc).__name__}: {exc}'[:500]))
     return out
 
-  def _infer(self, model, labels, group: List[Window]) -> List[WindowResult]:
+  def _infer(self, model, group: List[ModelCall]) -> List[CallResult]:
+    first = group[0]
     predictions = model.inference(
-        [w.text for w in group],
-        list(labels),
-        flat_ner=self._flat_ner,
-        threshold=self._threshold,
-        multi_label=self._multi_label,
+        [c.text for c in group],
+        labels_argument(first.labels),
+        flat_ner=first.flat_ner,
+        threshold=first.threshold,
+        multi_label=first.multi_label,
         batch_size=len(group))
     return [
-        WindowResult(
-            window,
-            entities=tuple(
+        CallResult(
+            call,
+            spans=tuple(
                 Entity(int(p['start']), int(p['end']), p['text'],
                        str(p['label']), float(p['score'])) for p in preds))
-        for window, preds in zip(group, predictions)
+        for call, preds in zip(group, predictions)
     ]
 
-  def get_num_bytes(self, batch: Sequence[Window]) -> int:
-    return sum(len(w.text.encode('utf-8')) for w in batch)
+  def get_num_bytes(self, batch: Sequence[ModelCall]) -> int:
+    return sum(len(c.text.encode('utf-8')) for c in batch)
 
   def get_metrics_namespace(self) -> str:
     return 'gliner_beam_inference'

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Optional
+import threading
+from typing import Any, Dict, Optional, Tuple
 
 from model_handler.checkpoint import resolve_model_dir
 
@@ -15,6 +16,10 @@ DEVICES = ('auto', 'cpu', 'cuda')
 # Process-wide count, so tests and the run summary can show how many times
 # this process built the model (RunInference should do it once per process).
 LOAD_COUNT = {'loads': 0}
+# Models built in this process, so both RunInference stages (relations'
+# stage 2 runs after stage 1) use one copy instead of two.
+_MODELS: Dict[Tuple, Any] = {}
+_MODELS_LOCK = threading.Lock()
 
 
 def pick_device(requested: str) -> str:
@@ -26,9 +31,25 @@ def pick_device(requested: str) -> str:
   return requested
 
 
+def clear_model_cache() -> None:
+  """Forget this process's models (tests; processes that switch models)."""
+  with _MODELS_LOCK:
+    _MODELS.clear()
+
+
 def load_gliner(model_ref: str, device: str = 'auto', dtype: str = 'float32',
                 num_threads: Optional[int] = None):
-  """Build the model once: eval mode, frozen parameters, chosen dtype/device.
+  """The process's model for these settings, built on first use."""
+  key = (model_ref, device, dtype, num_threads)
+  with _MODELS_LOCK:
+    if key not in _MODELS:
+      _MODELS[key] = _build(model_ref, device, dtype, num_threads)
+    return _MODELS[key]
+
+
+def _build(model_ref: str, device: str, dtype: str,
+           num_threads: Optional[int]):
+  """Build the model: eval mode, frozen parameters, chosen dtype/device.
 
   `requires_grad_(False)` matters beyond speed: a shared (large_model) copy
   returns results across processes, and non-leaf tensors cannot be pickled.

@@ -49,7 +49,17 @@ class TextMeasure:
         counts[word_id] += 1
     return counts
 
-  @functools.lru_cache(maxsize=256)
+  @functools.lru_cache(maxsize=1024)
+  def prefix_cost(self, prefix: str) -> Tuple[int, int]:
+    """(words, subwords) an instruction prefix adds to every window.
+
+    The prefix ends with whitespace, so gliner's words (and subwords) of
+    `prefix + text` are those of the prefix followed by those of the text.
+    """
+    words = [prefix[s:e] for s, e in self.words(prefix)]
+    return len(words), sum(self.subword_counts(words))
+
+  @functools.lru_cache(maxsize=1024)
   def prompt_cost(self, labels: Tuple[str, ...]) -> int:
     """Subwords of gliner's label prompt ``[ENT] l1 [ENT] l2 ... [SEP]``.
 
@@ -62,6 +72,3 @@ class TextMeasure:
     prompt.append(self.info.sep_token)
     return sum(self.subword_counts(prompt)) + SPECIAL_TOKENS_PER_PASS
 
-  def text_budget(self, labels: Tuple[str, ...]) -> int:
-    """Subwords left for text once the prompt for `labels` is in place."""
-    return self.subword_limit - self.prompt_cost(labels)

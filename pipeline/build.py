@@ -1,4 +1,5 @@
-"""Assembling the job graph: read -> prepare -> RunInference -> merge -> sinks.
+"""Assembling the job graph: read -> prepare -> RunInference (stage 1, then
+relations' stage 2) -> merge -> typed sinks.
 
 Kept separate from option parsing and running so tests can build the same
 graph on a TestPipeline.
@@ -11,19 +12,18 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
 
 from model_handler.handler import GlinerModelHandler
+from model_handler.tasks import RelationsTask
 from pipeline.config import JobConfig
-from transforms.merge import MergeWindows
+from transforms.merge import MergeResults
 from transforms.prepare import PrepareDocuments
 from transforms.read_parquet import ReadParquetDocuments
+from transforms.relations_stage import PlanStage2CallsFn
 from transforms.sinks import WriteOutputs
 
 
 def make_model_handler(config: JobConfig) -> GlinerModelHandler:
   return GlinerModelHandler(
       config.model,
-      threshold=config.threshold,
-      flat_ner=config.flat_ner,
-      multi_label=config.multi_label,
       max_batch_tokens=config.max_batch_tokens,
       device=config.device,
       dtype=config.dtype,
@@ -35,7 +35,8 @@ class EnrichDocuments(beam.PTransform):
   """SourceRows -> {'documents': EnrichedDocument, 'dead_letter': DeadLetter}.
 
   The source-independent core of the job: batch and streaming jobs differ only
-  in what feeds it.
+  in what feeds it. Every stage uses the same handler, and so the same model
+  copy per worker process.
   """
 
   def __init__(self, config: JobConfig):
@@ -44,28 +45,49 @@ class EnrichDocuments(beam.PTransform):
 
   def expand(self, rows):
     config = self._config
-    windows, prepare_dead = rows | 'Prepare' >> PrepareDocuments(
-        config.model, config.labels, config.max_doc_chars,
+    calls, prepare_dead = rows | 'Prepare' >> PrepareDocuments(
+        config.model, config.tasks, config.max_doc_chars,
         config.window_overlap)
-    predictions = windows | 'RunInference' >> RunInference(
-        make_model_handler(config))
-    documents, merge_dead = predictions | 'MergeWindows' >> MergeWindows(
-        config.flat_ner, config.multi_label)
+    results = (calls
+               | 'RunInference' >> RunInference(make_model_handler(config))
+               | 'Stage1Results' >> beam.Map(lambda p: p.inference))
+    all_results = [results]
+    dead = [prepare_dead]
+    relations = [t for t in config.tasks if isinstance(t, RelationsTask)]
+    if relations:
+      stage2 = (
+          results
+          | 'RelationStage1' >> beam.Filter(
+              lambda r: r.call.task == 'relations' and r.call.stage == 1)
+          | 'PlanStage2' >> beam.ParDo(
+              PlanStage2CallsFn(config.model, relations[0])).with_outputs(
+                  PlanStage2CallsFn.DEAD, main='calls'))
+      all_results.append(
+          stage2.calls
+          | 'RunInferenceStage2' >> RunInference(make_model_handler(config))
+          | 'Stage2Results' >> beam.Map(lambda p: p.inference))
+      dead.append(stage2[PlanStage2CallsFn.DEAD])
+    documents, merge_dead = (
+        all_results
+        | 'AllResults' >> beam.Flatten()
+        | 'MergeResults' >> MergeResults(config.tasks))
+    dead.append(merge_dead)
     return {
         'documents': documents,
-        'dead_letter': (prepare_dead, merge_dead)
-                       | 'FlattenDead' >> beam.Flatten(),
+        'dead_letter': dead | 'FlattenDead' >> beam.Flatten(),
     }
 
 
 def build_pipeline(pipeline: beam.Pipeline,
                    config: JobConfig) -> Dict[str, beam.PCollection]:
   rows, read_dead = pipeline | 'ReadParquet' >> ReadParquetDocuments(
-      config.input, config.text_column, config.id_column)
+      config.input, config.text_column, config.id_column,
+      config.extra_columns())
   enriched = rows | 'Enrich' >> EnrichDocuments(config)
   dead = ((read_dead, enriched['dead_letter'])
           | 'AllDeadLetters' >> beam.Flatten())
   return {
       'documents': enriched['documents'],
       'dead_letter': dead
-  } | 'Write' >> WriteOutputs(config.output, config.lineage())
+  } | 'Write' >> WriteOutputs(config.output, config.lineage(),
+                               [t.name for t in config.tasks])

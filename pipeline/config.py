@@ -10,15 +10,20 @@ import datetime
 import hashlib
 import json
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from apache_beam.io.filesystems import FileSystems
 
 from model_handler.checkpoint import CheckpointError
 from model_handler.checkpoint import resolve_model_dir
+from model_handler.tasks import NerTask, Task
+from model_handler.tasks.base import plain_labels
+from pipeline.task_config import TaskSpecError, load_tasks
 from transforms.schemas import Lineage, TABLES
+
+DEFAULT_LABELS = 'person,organization,location'
 
 SCHEMA_CHECK_FILES = 20
 
@@ -35,12 +40,9 @@ class OptionError(ValueError):
 class JobConfig:
   input: str
   output: str
-  labels: Tuple[str, ...]
+  tasks: Tuple[Task, ...]
   model: str
   model_id: str
-  threshold: float
-  flat_ner: bool
-  multi_label: bool
   text_column: str
   id_column: str
   window_overlap: Optional[int]
@@ -56,24 +58,28 @@ class JobConfig:
   def task_config(self) -> dict:
     """What determines the extracted rows (not where or how fast)."""
     return {
-        'labels': list(self.labels),
-        'threshold': self.threshold,
-        'flat_ner': self.flat_ner,
-        'multi_label': self.multi_label,
+        'tasks': {task.name: task.spec_dict() for task in self.tasks},
         'window_overlap': self.window_overlap,
         'text_column': self.text_column,
         'id_column': self.id_column,
     }
 
+  def extra_columns(self) -> Tuple[str, ...]:
+    """Input columns the tasks read per document."""
+    columns = []
+    for task in self.tasks:
+      for column in task.input_columns():
+        if column not in columns:
+          columns.append(column)
+    return tuple(columns)
+
   def config_hash(self) -> str:
-    canonical = json.dumps(self.task_config(), sort_keys=True)
+    canonical = json.dumps(self.task_config(), sort_keys=True, default=list)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
   def lineage(self) -> Lineage:
     return Lineage(self.model_id, self.run_id, self.config_hash())
 
-  def to_json(self) -> str:
-    return json.dumps(asdict(self), sort_keys=True)
 
 
 def parse_labels(raw: Optional[str]) -> Tuple[str, ...]:
@@ -96,7 +102,10 @@ def describe_model(ref: str, model_dir: Path) -> str:
   return f'{model_dir.resolve().name}@{digest.hexdigest()[:12]}'
 
 
-def _check_input(pattern: Optional[str], text_column: str) -> None:
+def _check_input(pattern: Optional[str], text_column: str,
+                 task_columns: Dict[str, str]) -> None:
+  """The pattern matches Parquet files holding the text column and every
+  column a task reads (`task_columns`: column -> the task key naming it)."""
   import pyarrow.parquet as pq
   from apache_beam.io.filesystem import CompressionTypes
   if not pattern:
@@ -120,6 +129,11 @@ def _check_input(pattern: Optional[str], text_column: str) -> None:
       raise OptionError(
           '--text_column',
           f'column {text_column!r} not in {path} (columns: {names})')
+    for column, key in task_columns.items():
+      if column not in names:
+        raise OptionError(
+            '--tasks', f'{key}: column {column!r} not in {path} '
+            f'(columns: {names})')
 
 
 def existing_outputs(output: str) -> list:
@@ -145,13 +159,50 @@ def _check_output(output: Optional[str], overwrite: bool) -> None:
         f'(e.g. {existing[0]}); use a new path or pass --overwrite')
 
 
-def validate(opts) -> JobConfig:
-  """Check a GlinerOptions view and return the JobConfig, or raise OptionError."""
-  labels = parse_labels(opts.entity_labels)
+def read_text(path: str) -> str:
+  with FileSystems.open(path) as handle:
+    return handle.read().decode('utf-8')
+
+
+def resolve_tasks(opts) -> Tuple[Task, ...]:
+  """--tasks file, or one ner task from --labels and its shortcut flags."""
+  shortcut_flags = {
+      '--labels': opts.entity_labels is not None,
+      '--threshold': opts.threshold is not None,
+      '--nested_ner': bool(opts.nested_ner),
+      '--multi_label': bool(opts.multi_label),
+  }
+  if opts.tasks:
+    used = [flag for flag, given in shortcut_flags.items() if given]
+    if used:
+      raise OptionError(
+          used[0], 'applies to the --labels shortcut only; set it in the '
+          '--tasks file (ner section)')
+    try:
+      text = read_text(opts.tasks)
+    except Exception as exc:  # pylint: disable=broad-except
+      raise OptionError('--tasks', f'cannot read {opts.tasks}: {exc}')
+    try:
+      return load_tasks(text)
+    except TaskSpecError as exc:
+      raise OptionError('--tasks', str(exc)) from exc
+  raw = DEFAULT_LABELS if opts.entity_labels is None else opts.entity_labels
+  labels = parse_labels(raw)
   if not labels:
     raise OptionError('--labels', 'no labels given (e.g. "person,location")')
-  if opts.threshold is None or not 0.0 <= opts.threshold <= 1.0:
-    raise OptionError('--threshold', f'must be in [0, 1], got {opts.threshold}')
+  threshold = 0.5 if opts.threshold is None else opts.threshold
+  if not 0.0 <= threshold <= 1.0:
+    raise OptionError('--threshold', f'must be in [0, 1], got {threshold}')
+  return (NerTask(
+      labels=plain_labels(labels),
+      threshold=float(threshold),
+      flat_ner=not opts.nested_ner,
+      multi_label=bool(opts.multi_label)), )
+
+
+def validate(opts) -> JobConfig:
+  """Check a GlinerOptions view and return the JobConfig, or raise OptionError."""
+  tasks = resolve_tasks(opts)
   for name in ('max_batch_tokens', 'max_doc_chars'):
     if getattr(opts, name) < 1:
       raise OptionError(f'--{name}', f'must be >= 1, got {getattr(opts, name)}')
@@ -167,7 +218,12 @@ def validate(opts) -> JobConfig:
     model_dir = resolve_model_dir(opts.model)
   except CheckpointError as exc:
     raise OptionError('--model', str(exc)) from exc
-  _check_input(opts.input, opts.text_column)
+  task_columns = {}
+  for task in tasks:
+    for column in task.input_columns():
+      key = 'labels_column' if task.name == 'ner' else 'questions_column'
+      task_columns[column] = f'{task.name}.{key}'
+  _check_input(opts.input, opts.text_column, task_columns)
   _check_output(opts.output, opts.overwrite)
   run_id = opts.run_id or (
       datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ') +
@@ -175,12 +231,9 @@ def validate(opts) -> JobConfig:
   return JobConfig(
       input=opts.input,
       output=opts.output,
-      labels=labels,
+      tasks=tasks,
       model=opts.model,
       model_id=describe_model(opts.model, model_dir),
-      threshold=float(opts.threshold),
-      flat_ner=not opts.nested_ner,
-      multi_label=bool(opts.multi_label),
       text_column=opts.text_column,
       id_column=opts.id_column,
       window_overlap=opts.window_overlap,

@@ -43,10 +43,17 @@ def add_job_arguments(parser, label_flags=(LABELS_FLAG, )):
       '--output',
       help='Output root; tables go to <output>/<table>/ (required)')
   group.add_argument(
+      '--tasks',
+      default=None,
+      help='YAML or JSON file (any Beam file system) declaring the tasks: '
+      'ner, relations, qa, summary, classification, open_extraction; see '
+      'README. Unset means one ner task from --labels')
+  group.add_argument(
       *label_flags,
       dest='entity_labels',
-      default='person,organization,location',
-      help='Comma-separated entity labels to extract')
+      default=None,
+      help='Comma-separated entity labels: a shortcut for one ner task; '
+      'unset (and no --tasks) means person,organization,location')
   group.add_argument(
       '--model',
       default=DEFAULT_MODEL,
@@ -54,18 +61,18 @@ def add_job_arguments(parser, label_flags=(LABELS_FLAG, )):
   group.add_argument(
       '--threshold',
       type=float,
-      default=0.5,
-      help='Minimum entity score, in [0, 1]')
+      default=None,
+      help='Minimum entity score for --labels, in [0, 1]; unset means 0.5')
   group.add_argument(
       '--nested_ner',
       action='store_true',
       default=False,
-      help='Allow nested entities; off means flat NER (no overlapping spans)')
+      help='Allow nested entities for --labels; off means flat NER')
   group.add_argument(
       '--multi_label',
       action='store_true',
       default=False,
-      help='Allow several labels on the same span')
+      help='Allow several labels on the same span for --labels')
   group.add_argument(
       '--text_column',
       default='text',

@@ -76,7 +76,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f'error: {exc}', file=sys.stderr)
     return 2
   print(f'gliner-beam: run {config.run_id}, model {config.model_id}, '
-        f'labels {", ".join(config.labels)} -> {config.output}')
-  summary = run_job(config, options)
+        f'tasks {", ".join(t.name for t in config.tasks)} -> {config.output}')
+  try:
+    summary = run_job(config, options)
+  except Exception as exc:  # pylint: disable=broad-except
+    logging.exception('the job failed')
+    print(f'error: the job failed: {type(exc).__name__}: '
+          f'{str(exc).splitlines()[0] if str(exc) else ""}', file=sys.stderr)
+    return 1
   print(summary.format())
   return 0

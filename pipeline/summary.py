@@ -33,8 +33,10 @@ class RunSummary:
         f'  wall time:               {self.seconds:.1f} s '
         f'({rate:.2f} documents/s)',
     ]
-    for group, title in (('entities', 'entities per label'),
-                         ('dead_letter', 'dead letters per stage')):
+    for group, title in (('rows', 'rows per table'),
+                         ('entities', 'entities per label'),
+                         ('dead_letter', 'dead letters per stage'),
+                         ('task_dead_letter', 'task-level dead letters')):
       counts = self.by_label.get(group, {})
       lines.append(f'  {title}:' + ('' if counts else ' none'))
       for key in sorted(counts):

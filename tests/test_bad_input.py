@@ -54,6 +54,7 @@ def test_every_row_is_accounted_for(marker_model, tmp_path):
   assert by_id['u2'].startswith('text is not valid UTF-8')
   assert any(r == 'id is null' for r in reasons.values())
   assert set(dead.column('stage').to_pylist()) == {'validate'}
+  assert set(dead.column('task').to_pylist()) == {None}
   assert all(dead.column('payload_snippet').to_pylist()[i] is None or
              len(dead.column('payload_snippet').to_pylist()[i]) < 260
              for i in range(dead.num_rows))

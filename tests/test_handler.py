@@ -9,25 +9,33 @@ from apache_beam.testing.util import assert_that, equal_to
 from gliner import GLiNER
 
 from model_handler import loading
-from model_handler.handler import GlinerModelHandler, padded_groups, window_cost
+from model_handler.handler import GlinerModelHandler, call_cost, padded_groups
 from model_handler.measure import TextMeasure
-from transforms.prepare import WindowDocumentsFn
-from transforms.records import Document, Window
+from model_handler.tasks import NerTask
+from model_handler.tasks.base import plain_labels
+from transforms.prepare import PlanModelCallsFn
+from transforms.records import Document, ModelCall, Window
 
 
-def make_window(key, cost, text='Paris is a city.', labels=('location', )):
-  return Window(key, key, 0, 1, 0, text, 0, len(text), labels, 4, cost,
-                len(text), 4)
+def make_window(key, cost, text='Paris is a city.', labels=('location', ),
+                threshold=0.3):
+  window = Window(key, key, 0, 1, 0, text, 0, len(text), 4, cost, len(text), 4)
+  return ModelCall(window, 'ner', 1, '', '', plain_labels(labels), threshold,
+                   True, False, cost)
+
+
+def key_of(call):
+  return call.window.record_key
 
 
 def test_padded_groups_respect_budget_and_keep_every_window():
   rng = random.Random(7)
   windows = [make_window(f'k{i}', rng.randint(5, 190)) for i in range(300)]
   groups = padded_groups(windows, 512)
-  flat = [w.record_key for g in groups for w in g]
-  assert sorted(flat) == sorted(w.record_key for w in windows)  # none lost/duplicated
+  flat = [key_of(w) for g in groups for w in g]
+  assert sorted(flat) == sorted(key_of(w) for w in windows)  # none lost/duplicated
   for group in groups:
-    assert max(map(window_cost, group)) * len(group) <= 512 or len(group) == 1
+    assert max(map(call_cost, group)) * len(group) <= 512 or len(group) == 1
 
 
 def test_empty_batch_returns_nothing(marker_model):
@@ -50,27 +58,28 @@ class FailOnMarker:
 
 
 def test_one_failing_window_does_not_fail_its_batch(marker_model):
-  handler = GlinerModelHandler(str(marker_model), threshold=0.3)
+  handler = GlinerModelHandler(str(marker_model))
   model = FailOnMarker(handler.load_model())
   batch = [make_window('a', 20), make_window('b', 20, 'BOOM goes Paris.'),
            make_window('c', 20, 'Berlin and Rome.')]
-  results = {r.example.record_key: r.inference
+  results = {key_of(r.example): r.inference
              for r in handler.run_inference(batch, model)}
   assert results['b'].error == 'RuntimeError: injected failure'
   assert results['a'].error is None and results['c'].error is None
-  assert results['a'].entities and results['c'].entities
+  assert results['a'].spans and results['c'].spans
 
 
 def test_batches_stay_within_budget_in_a_pipeline(marker_model):
   """RunInference over many windows: every window comes back exactly once."""
   windows = [make_window(f'k{i}', 30 + i % 50, f'Paris and Rome number {i}.')
              for i in range(120)]
+  loading.clear_model_cache()
   loads_before = loading.LOAD_COUNT['loads']
   handler = GlinerModelHandler(str(marker_model), max_batch_tokens=300)
   with TestPipeline(runner='FnApiRunner') as p:
     keys = (p | beam.Create(windows) | RunInference(handler)
-            | beam.Map(lambda r: r.example.record_key))
-    assert_that(keys, equal_to([w.record_key for w in windows]))
+            | beam.Map(lambda r: r.example.window.record_key))
+    assert_that(keys, equal_to([key_of(w) for w in windows]))
   # FnApiRunner runs its single worker in this process: one load for all
   # batches (at least 120 * 30 / 300 = 12 of them).
   assert loading.LOAD_COUNT['loads'] - loads_before == 1
@@ -86,17 +95,18 @@ def test_windows_fit_the_encoder_with_the_prompt(token_model):
   vocab = ('Zyxwvut Qjkmbv the of Okapi Wrocław naïve well-known '
            'Ouagadougou a 1984 , .').split()
   text = ' '.join(rng.choice(vocab) for _ in range(2500))
-  fn = WindowDocumentsFn(str(token_model), labels, overlap=None)
+  fn = PlanModelCallsFn(
+      str(token_model), [NerTask(labels=plain_labels(labels))], overlap=None)
   fn.setup()
-  windows = list(fn.process(Document('k', 'd', text)))
-  assert len(windows) > 10
+  calls = list(fn.process(Document('k', 'd', text)))
+  assert len(calls) > 10
   processor = model.data_processor
   tokenizer = processor.transformer_tokenizer
-  for window in windows:
-    words = [w for w, _, _ in processor.words_splitter(window.text)]
-    assert len(words) == window.n_words <= measure.info.max_len
+  for call in calls:
+    words = [w for w, _, _ in processor.words_splitter(call.text)]
+    assert len(words) == call.window.n_words <= measure.info.max_len
     prompt_and_text, _ = processor.prepare_inputs([words], list(labels))
     ids = tokenizer(prompt_and_text, is_split_into_words=True,
                     truncation=False)['input_ids'][0]
-    assert len(ids) == window.cost  # our count is gliner's count, exactly
+    assert len(ids) == call.cost  # our count is gliner's count, exactly
     assert len(ids) <= measure.subword_limit

@@ -5,7 +5,9 @@ each found exactly once, at exact offsets, and gliner never truncates
 import itertools
 
 from tests.conftest import read_table, run_cli, write_parquet
-from transforms.prepare import WindowDocumentsFn
+from model_handler.tasks import NerTask
+from model_handler.tasks.base import plain_labels
+from transforms.prepare import PlanModelCallsFn
 from transforms.records import Document
 
 LABELS = ('person', 'organization', 'location')
@@ -56,9 +58,10 @@ def build_document(boundary_word=None):
 
 
 def plan(text, model_dir):
-  fn = WindowDocumentsFn(str(model_dir), LABELS, overlap=None)
+  fn = PlanModelCallsFn(str(model_dir), [NerTask(labels=plain_labels(LABELS))],
+                        overlap=None)
   fn.setup()
-  return list(fn.process(Document('k', 'long', text)))
+  return [call.window for call in fn.process(Document('k', 'long', text))]
 
 
 def straddled_document(model_dir):

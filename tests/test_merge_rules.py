@@ -4,8 +4,8 @@ from transforms.records import Entity, Window
 
 
 def window(text, char_start, own_start, own_end, doc_len=1000):
-  return Window('k', 'd', 0, 2, char_start, text, own_start, own_end,
-                ('person', ), 3, 10, doc_len, 100)
+  return Window('k', 'd', 0, 2, char_start, text, own_start, own_end, 3, 10,
+                doc_len, 100)
 
 
 def test_offsets_shift_into_document_and_ownership_filters():

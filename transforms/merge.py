@@ -1,55 +1,69 @@
-"""Post-processing: model results per window -> one result per document."""
+"""Post-processing: model results of all windows and tasks -> one result per
+document, per task."""
 from __future__ import annotations
 
-from typing import Iterable, Tuple
+from typing import Dict, Iterable, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from model_handler.merge import resolve_overlaps
-from model_handler.merge import to_document_entities
+from model_handler.tasks import Task
 from pipeline.metrics import NAMESPACE
-from transforms.records import DeadLetter, EnrichedDocument, WindowResult
+from transforms.records import CallResult, DeadLetter, EnrichedDocument
 
 DEAD = 'dead_letter'
 
+# Which EnrichedDocument field holds each task's rows.
+TASK_FIELDS = {
+    'ner': 'entities',
+    'relations': 'relations',
+    'qa': 'answers',
+    'summary': 'summaries',
+    'classification': 'classifications',
+    'open_extraction': 'extractions',
+}
 
-def merge_document(record_key: str, results: Iterable[WindowResult],
-                   flat_ner: bool, multi_label: bool):
-  """All windows of one input row -> EnrichedDocument, or a DeadLetter when a
-  window failed or went missing (a document is never half-enriched)."""
-  results = sorted(results, key=lambda r: r.window.index)
-  first = results[0].window
+
+def merge_document(record_key: str, results: Iterable[CallResult],
+                   tasks: Sequence[Task]):
+  """All results of one input row -> EnrichedDocument, or a DeadLetter when a
+  call failed or a window went missing (never half-enriched)."""
+  results = sorted(
+      results,
+      key=lambda r: (r.call.window.index, r.call.task, r.call.stage,
+                     r.call.tag))
+  first = results[0].call.window
   errors = [r for r in results if r.error]
   if errors:
+    bad = errors[0]
     return DeadLetter(
         record_key, first.doc_id, 'inference',
-        f'window {errors[0].window.index} of {first.n_windows}: '
-        f'{errors[0].error}', errors[0].window.text)
-  indices = [r.window.index for r in results]
-  if indices != list(range(first.n_windows)):
+        f'{bad.call.task} on window {bad.call.window.index} of '
+        f'{first.n_windows}: {bad.error}', bad.call.window.text)
+  seen = sorted({r.call.window.index for r in results})
+  if seen != list(range(first.n_windows)):
     return DeadLetter(record_key, first.doc_id, 'merge',
-                      f'expected windows 0..{first.n_windows - 1}, got '
-                      f'{indices}', None)
-  entities = []
+                      f'expected windows 0..{first.n_windows - 1}, got {seen}')
+  by_task: Dict[str, list] = {}
   for result in results:
-    entities.extend(to_document_entities(result.window, result.entities))
-  if first.n_windows > 1:
-    entities = resolve_overlaps(entities, flat_ner, multi_label)
+    by_task.setdefault(result.call.task, []).append(result)
+  outputs = {
+      TASK_FIELDS[task.name]: task.collect(by_task.get(task.name, []),
+                                           first.n_windows)
+      for task in tasks
+  }
   return EnrichedDocument(record_key, first.doc_id, first.doc_chars,
-                          first.doc_words, first.n_windows, tuple(entities))
+                          first.doc_words, first.n_windows, **outputs)
 
 
-class MergeWindowsFn(beam.DoFn):
-  def __init__(self, flat_ner: bool, multi_label: bool):
-    self._flat_ner = flat_ner
-    self._multi_label = multi_label
+class MergeDocumentFn(beam.DoFn):
+  def __init__(self, tasks: Sequence[Task]):
+    self._tasks = tuple(tasks)
     self._enriched = Metrics.counter(NAMESPACE, 'documents_enriched')
 
-  def process(self, keyed: Tuple[str, Iterable[WindowResult]]):
+  def process(self, keyed: Tuple[str, Iterable[CallResult]]):
     record_key, results = keyed
-    merged = merge_document(record_key, results, self._flat_ner,
-                            self._multi_label)
+    merged = merge_document(record_key, results, self._tasks)
     if isinstance(merged, DeadLetter):
       yield beam.pvalue.TaggedOutput(DEAD, merged)
       return
@@ -59,21 +73,18 @@ class MergeWindowsFn(beam.DoFn):
     yield merged
 
 
-class MergeWindows(beam.PTransform):
-  """PredictionResults -> (enriched documents, dead letters)."""
+class MergeResults(beam.PTransform):
+  """CallResults of every stage -> (enriched documents, dead letters)."""
 
-  def __init__(self, flat_ner: bool, multi_label: bool):
+  def __init__(self, tasks: Sequence[Task]):
     super().__init__()
-    self._flat_ner = flat_ner
-    self._multi_label = multi_label
+    self._tasks = tuple(tasks)
 
   def expand(self, predictions):
     merged = (
         predictions
-        | 'KeyByRecord' >> beam.Map(
-            lambda p: (p.example.record_key, p.inference))
-        | 'GroupWindows' >> beam.GroupByKey()
-        | 'Merge' >> beam.ParDo(
-            MergeWindowsFn(self._flat_ner, self._multi_label)).with_outputs(
-                DEAD, main='documents'))
+        | 'KeyByRecord' >> beam.Map(lambda r: (r.call.window.record_key, r))
+        | 'GroupByDocument' >> beam.GroupByKey()
+        | 'Merge' >> beam.ParDo(MergeDocumentFn(self._tasks)).with_outputs(
+            DEAD, main='documents'))
     return merged.documents, merged[DEAD]

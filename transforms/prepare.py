@@ -1,18 +1,22 @@
-"""Validate input rows and cut documents into model-sized windows.
+"""Validate input rows, cut documents into windows, and prompt each window
+for every configured task.
 
-Every row leaves as windows or as exactly one dead letter with the reason;
-nothing raises mid-job and nothing is dropped.
+Every row leaves as model calls or as exactly one document-level dead letter
+with the reason; nothing raises mid-job and nothing is dropped. A bad
+per-document task input (e.g. a null question) dead-letters only that task.
 """
 from __future__ import annotations
 
-from typing import Iterator, Optional, Tuple, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from model_handler.checkpoint import resolve_model_dir
+from model_handler.tasks import PromptSpec, Task
 from pipeline.metrics import NAMESPACE
-from transforms.records import DeadLetter, Document, SourceRow, Window
+from transforms.records import DeadLetter, Document, ModelCall, SourceRow
+from transforms.records import Window
 from transforms.windowing import WindowingError
 from transforms.windowing import default_overlap
 from transforms.windowing import plan_windows
@@ -44,7 +48,7 @@ def validate_row(row: SourceRow,
   if len(text) > max_doc_chars:
     return reject(f'text has {len(text)} characters, more than '
                   f'--max_doc_chars={max_doc_chars}')
-  return Document(row.record_key, row.doc_id, text)
+  return Document(row.record_key, row.doc_id, text, row.extras)
 
 
 class ValidateRowsFn(beam.DoFn):
@@ -59,86 +63,135 @@ class ValidateRowsFn(beam.DoFn):
       yield result
 
 
-class WindowDocumentsFn(beam.DoFn):
-  """Split documents into windows; needs only the tokenizer, not the model."""
+class PlanModelCallsFn(beam.DoFn):
+  """Document -> one ModelCall per (window, prompt); needs only the
+  tokenizer, not the model.
 
-  def __init__(self, model_ref: str, labels: Tuple[str, ...],
+  Windows are sized for the most demanding prompt of the document (longest
+  instruction, most label subwords, room for later-stage labels), so every
+  call fits the encoder and gliner's word limit.
+  """
+
+  def __init__(self, model_ref: str, tasks: Sequence[Task],
                overlap: Optional[int]):
     self._model_ref = model_ref
-    self._labels = labels
+    self._tasks = tuple(tasks)
     self._overlap = overlap
     self._measure = None
     self._windows = Metrics.counter(NAMESPACE, 'windows')
-    self._subwords = Metrics.distribution(NAMESPACE, 'window_subwords')
+    self._calls = Metrics.counter(NAMESPACE, 'model_calls')
+    self._subwords = Metrics.distribution(NAMESPACE, 'call_subwords')
 
   def setup(self):
     from model_handler.measure import TextMeasure
     self._measure = TextMeasure(resolve_model_dir(self._model_ref))
 
   def process(self, doc: Document) -> Iterator:
+    yield from self._process(doc)
+
+  def _process(self, doc: Document) -> Iterator:
+    prompts: List[PromptSpec] = []
+    for task in self._tasks:
+      task_prompts, task_dead = task.prompts(doc)
+      prompts.extend(task_prompts)
+      for letter in task_dead:
+        yield beam.pvalue.TaggedOutput(DEAD, letter)
+    if not prompts:
+      yield beam.pvalue.TaggedOutput(
+          DEAD, DeadLetter(doc.record_key, doc.doc_id, 'task_input',
+                           'no task has input for this document', doc.text))
+      return
     try:
-      yield from self._windows_of(doc)
+      calls = self._calls_for(doc, prompts)
     except WindowingError as exc:
       yield beam.pvalue.TaggedOutput(
           DEAD, DeadLetter(doc.record_key, doc.doc_id, 'window', str(exc),
                            doc.text))
+      return
+    for call in calls:
+      self._calls.inc()
+      self._subwords.update(call.cost)
+      yield call
 
-  def _windows_of(self, doc: Document) -> Iterator[Window]:
+  def _overheads(self, prompts: Sequence[PromptSpec]) -> Tuple[int, int]:
+    """Largest (prefix words, prefix + prompt subwords) over all prompts."""
+    measure = self._measure
+    words, subwords = 0, 0
+    for prompt in prompts:
+      prefix_words, prefix_subwords = measure.prefix_cost(prompt.prefix)
+      words = max(words, prefix_words)
+      subwords = max(
+          subwords, prefix_subwords +
+          measure.prompt_cost(tuple(p for _, p in prompt.labels)))
+    for task in self._tasks:
+      if task.reserve_subwords:
+        prefix_words, prefix_subwords = measure.prefix_cost(
+            task.later_stage_prefix)
+        words = max(words, prefix_words)
+        subwords = max(
+            subwords,
+            prefix_subwords + measure.prompt_cost(()) + task.reserve_subwords)
+    return words, subwords
+
+  def _calls_for(self, doc: Document,
+                 prompts: Sequence[PromptSpec]) -> List[ModelCall]:
     measure = self._measure
     info = measure.info
     words = measure.words(doc.text)
     counts = measure.subword_counts([doc.text[s:e] for s, e in words])
+    prefix_words, overhead = self._overheads(prompts)
     overlap = (self._overlap if self._overlap is not None else
                default_overlap(info.max_len, info.max_width))
-    prompt = measure.prompt_cost(self._labels)
-    spans = plan_windows(doc.text, words, counts, info.max_len,
-                         measure.subword_limit - prompt, overlap)
-    windows = []
+    spans = plan_windows(doc.text, words, counts, info.max_len - prefix_words,
+                         measure.subword_limit - overhead, overlap)
+    calls = []
     for index, span in enumerate(spans):
-      if span.end_word > span.first_word:
-        char_start = words[span.first_word][0]
-        char_end = words[span.end_word - 1][1]
-      else:
-        char_start, char_end = 0, len(doc.text)
-      cost = prompt + sum(counts[span.first_word:span.end_word])
-      windows.append(
-          Window(
-              record_key=doc.record_key,
-              doc_id=doc.doc_id,
-              index=index,
-              n_windows=len(spans),
-              char_start=char_start,
-              text=doc.text[char_start:char_end],
-              own_start=span.own_start,
-              own_end=span.own_end,
-              labels=self._labels,
-              n_words=span.end_word - span.first_word,
-              cost=cost,
-              doc_chars=len(doc.text),
-              doc_words=len(words)))
-    for window in windows:
+      char_start = words[span.first_word][0]
+      char_end = words[span.end_word - 1][1]
+      window = Window(
+          record_key=doc.record_key,
+          doc_id=doc.doc_id,
+          index=index,
+          n_windows=len(spans),
+          char_start=char_start,
+          text=doc.text[char_start:char_end],
+          own_start=span.own_start,
+          own_end=span.own_end,
+          n_words=span.end_word - span.first_word,
+          n_subwords=sum(counts[span.first_word:span.end_word]),
+          doc_chars=len(doc.text),
+          doc_words=len(words))
       self._windows.inc()
-      self._subwords.update(window.cost)
-      yield window
+      calls.extend(make_call(window, prompt, measure) for prompt in prompts)
+    return calls
+
+
+def make_call(window: Window, prompt: PromptSpec, measure) -> ModelCall:
+  """A prompt applied to a window, with its exact subword cost."""
+  cost = (measure.prefix_cost(prompt.prefix)[1] + window.n_subwords +
+          measure.prompt_cost(tuple(p for _, p in prompt.labels)))
+  return ModelCall(window, prompt.task, prompt.stage, prompt.tag,
+                   prompt.prefix, prompt.labels, prompt.threshold,
+                   prompt.flat_ner, prompt.multi_label, cost)
 
 
 class PrepareDocuments(beam.PTransform):
-  """SourceRows -> (windows, dead letters)."""
+  """SourceRows -> (stage-1 model calls, dead letters)."""
 
-  def __init__(self, model_ref: str, labels: Tuple[str, ...],
+  def __init__(self, model_ref: str, tasks: Sequence[Task],
                max_doc_chars: int, overlap: Optional[int] = None):
     super().__init__()
     self._model_ref = model_ref
-    self._labels = labels
+    self._tasks = tuple(tasks)
     self._max_doc_chars = max_doc_chars
     self._overlap = overlap
 
   def expand(self, rows):
     validated = rows | 'Validate' >> beam.ParDo(
         ValidateRowsFn(self._max_doc_chars)).with_outputs(DEAD, main='docs')
-    windowed = validated.docs | 'Window' >> beam.ParDo(
-        WindowDocumentsFn(self._model_ref, self._labels,
-                          self._overlap)).with_outputs(DEAD, main='windows')
-    dead = ((validated[DEAD], windowed[DEAD])
+    planned = validated.docs | 'PlanCalls' >> beam.ParDo(
+        PlanModelCallsFn(self._model_ref, self._tasks,
+                         self._overlap)).with_outputs(DEAD, main='calls')
+    dead = ((validated[DEAD], planned[DEAD])
             | 'FlattenDead' >> beam.Flatten())
-    return windowed.windows, dead
+    return planned.calls, dead

@@ -7,7 +7,7 @@ dead-letter rows, one per row its footer declares, instead of a crash.
 """
 from __future__ import annotations
 
-from typing import Iterator, List, NamedTuple, Optional
+from typing import Iterator, List, NamedTuple, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.io import fileio
@@ -73,24 +73,26 @@ class ListRowGroupsFn(beam.DoFn):
 
 
 class ReadRowGroupFn(beam.DoFn):
-  def __init__(self, text_column: str, id_column: str):
+  def __init__(self, text_column: str, id_column: str,
+               extra_columns: Tuple[str, ...] = ()):
     self._text_column = text_column
     self._id_column = id_column
+    self._extra_columns = tuple(extra_columns)
     self._read = Metrics.counter(NAMESPACE, 'documents_read')
 
   def process(self, group: RowGroup) -> Iterator:
     try:
       parquet = open_parquet(group.path)
       names = parquet.schema_arrow.names
-      if self._text_column not in names:
-        raise KeyError(f'column {self._text_column!r} is missing '
-                       f'(columns: {names})')
-      columns = [self._text_column]
+      for column in (self._text_column, ) + self._extra_columns:
+        if column not in names:
+          raise KeyError(f'column {column!r} is missing (columns: {names})')
       has_id = self._id_column in names
-      if has_id:
-        columns.append(self._id_column)
+      columns = [self._text_column] + list(self._extra_columns) + (
+          [self._id_column] if has_id else [])
       table = parquet.read_row_group(group.index, columns=columns)
       texts = _column_values(table, self._text_column)
+      extras = {c: _column_values(table, c) for c in self._extra_columns}
       ids: Optional[List] = _column_values(table,
                                            self._id_column) if has_id else None
     except Exception as exc:  # pylint: disable=broad-except
@@ -112,17 +114,20 @@ class ReadRowGroupFn(beam.DoFn):
         if isinstance(raw_id, bytes):
           raw_id = raw_id.decode('utf-8', errors='backslashreplace')
         doc_id = None if raw_id is None else str(raw_id)
-      yield SourceRow(key, doc_id, text)
+      yield SourceRow(key, doc_id, text,
+                      {c: values[offset] for c, values in extras.items()})
 
 
 class ReadParquetDocuments(beam.PTransform):
   """File pattern -> (SourceRows, dead letters), split by row group."""
 
-  def __init__(self, file_pattern: str, text_column: str, id_column: str):
+  def __init__(self, file_pattern: str, text_column: str, id_column: str,
+               extra_columns: Tuple[str, ...] = ()):
     super().__init__()
     self._pattern = file_pattern
     self._text_column = text_column
     self._id_column = id_column
+    self._extra_columns = tuple(extra_columns)
 
   def expand(self, pbegin):
     groups = (
@@ -135,7 +140,8 @@ class ReadParquetDocuments(beam.PTransform):
         groups.groups
         | 'Spread' >> beam.Reshuffle()
         | 'ReadRowGroups' >> beam.ParDo(
-            ReadRowGroupFn(self._text_column, self._id_column)).with_outputs(
+            ReadRowGroupFn(self._text_column, self._id_column,
+                           self._extra_columns)).with_outputs(
                 DEAD, main='rows'))
     dead = (groups[DEAD], rows[DEAD]) | 'FlattenReadDead' >> beam.Flatten()
     return rows.rows, dead

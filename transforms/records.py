@@ -6,7 +6,10 @@ fails loudly; they pickle cheaply between Beam stages and SDK processes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
+
+# A label as the model sees it: (name written to the output, prompt text).
+Label = Tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -19,14 +22,17 @@ class SourceRow:
   record_key: str
   doc_id: Optional[str]
   text: Any
+  extras: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Document:
-  """A validated document: non-empty text, known id."""
+  """A validated document: non-empty text, known id, per-document task
+  inputs (e.g. its own questions) by column name."""
   record_key: str
   doc_id: str
   text: str
+  extras: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -46,11 +52,31 @@ class Window:
   text: str
   own_start: int
   own_end: int
-  labels: Tuple[str, ...]
   n_words: int
-  cost: int
+  n_subwords: int
   doc_chars: int
   doc_words: int
+
+
+@dataclass(frozen=True)
+class ModelCall:
+  """One prompted window for the model: gliner sees `prefix + window.text`
+  and `labels`. `task`/`stage`/`tag` say which task output it feeds (`tag`
+  is e.g. the question); `cost` is its exact subword count."""
+  window: Window
+  task: str
+  stage: int
+  tag: str
+  prefix: str
+  labels: Tuple[Label, ...]
+  threshold: float
+  flat_ner: bool
+  multi_label: bool
+  cost: int
+
+  @property
+  def text(self) -> str:
+    return self.prefix + self.window.text
 
 
 @dataclass(frozen=True)
@@ -64,10 +90,11 @@ class Entity:
 
 
 @dataclass(frozen=True)
-class WindowResult:
-  """What the model produced for one window: entities or an error."""
-  window: Window
-  entities: Tuple[Entity, ...] = ()
+class CallResult:
+  """What the model returned for one call: spans in offsets of the prompted
+  text (`call.text`), or an error."""
+  call: ModelCall
+  spans: Tuple[Entity, ...] = ()
   error: Optional[str] = None
 
 
@@ -79,14 +106,41 @@ class DeadLetter:
   stage: str
   reason: str
   payload: Any = None
+  task: Optional[str] = None  # set when only one task of a document failed
+
+
+@dataclass(frozen=True)
+class Relation:
+  source: Entity
+  relation: str
+  target: Entity  # label: the stage-1 label of the same span, or ''
+  score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+  question: str
+  answer: Entity
+  rank: int
+
+
+@dataclass(frozen=True)
+class ClassScore:
+  label: str
+  score: float
 
 
 @dataclass(frozen=True)
 class EnrichedDocument:
-  """A document with all windows merged back."""
+  """A document with all windows merged back, per task."""
   record_key: str
   doc_id: str
   n_chars: int
   n_words: int
   n_windows: int
-  entities: Tuple[Entity, ...] = field(default_factory=tuple)
+  entities: Tuple[Entity, ...] = ()
+  relations: Tuple[Relation, ...] = ()
+  answers: Tuple[Answer, ...] = ()
+  summaries: Tuple[Entity, ...] = ()
+  classifications: Tuple[ClassScore, ...] = ()
+  extractions: Tuple[Entity, ...] = ()

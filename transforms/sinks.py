@@ -1,7 +1,7 @@
 """Typed Parquet sinks: one directory per table under the output root."""
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Iterable, List
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -37,34 +37,60 @@ class CountDeadLetter(beam.DoFn):
     self._dead = Metrics.counter(NAMESPACE, 'documents_dead_lettered')
 
   def process(self, letter, lineage: Lineage):
-    self._dead.inc()
-    Metrics.counter(NAMESPACE, f'dead_letter[{letter.stage}]').inc()
+    if letter.task is None:
+      self._dead.inc()
+      Metrics.counter(NAMESPACE, f'dead_letter[{letter.stage}]').inc()
+    else:
+      Metrics.counter(NAMESPACE,
+                      f'task_dead_letter[{letter.task}: {letter.stage}]').inc()
     yield schemas.dead_letter_row(letter, lineage)
 
 
-class WriteOutputs(beam.PTransform):
-  """Enriched documents and dead letters -> the entities, documents and
-  dead_letter tables, each row stamped with the run's lineage."""
+class TableRows(beam.DoFn):
+  """Enriched documents -> rows of one task table, counted per table."""
 
-  def __init__(self, output: str, lineage: Lineage):
+  def __init__(self, table: str):
+    self._table = table
+    self._rows = Metrics.counter(NAMESPACE, f'rows[{table}]')
+
+  def process(self, doc, lineage: Lineage):
+    for row in schemas.TASK_ROWS[self._table](doc, lineage):
+      self._rows.inc()
+      yield row
+
+
+def output_tables(task_names: Iterable[str]) -> List[str]:
+  """Tables a run writes: one per configured task, documents, dead_letter."""
+  tables = [schemas.TASK_TABLES[name] for name in task_names]
+  return tables + ['documents', 'dead_letter']
+
+
+class WriteOutputs(beam.PTransform):
+  """Enriched documents and dead letters -> the configured tasks' tables plus
+  documents and dead_letter, each row stamped with the run's lineage."""
+
+  def __init__(self, output: str, lineage: Lineage,
+               task_names: Iterable[str]):
     super().__init__()
     self._output = output
     self._lineage = lineage
+    self._tables = output_tables(task_names)
 
   def expand(self, inputs: Dict[str, beam.PCollection]):
     documents, dead = inputs['documents'], inputs['dead_letter']
     lineage = self._lineage
-    entity_rows = documents | 'EntityRows' >> beam.FlatMap(
-        schemas.entity_rows, lineage)
-    document_rows = documents | 'DocumentRows' >> beam.Map(
-        schemas.document_row, lineage)
-    dead_rows = dead | 'DeadLetterRows' >> beam.ParDo(CountDeadLetter(),
-                                                       lineage)
+    rows = {
+        'documents':
+            documents | 'DocumentRows' >> beam.Map(schemas.document_row,
+                                                   lineage),
+        'dead_letter':
+            dead | 'DeadLetterRows' >> beam.ParDo(CountDeadLetter(), lineage),
+    }
+    for table in self._tables:
+      if table not in rows:
+        rows[table] = documents | f'{table}Rows' >> beam.ParDo(
+            TableRows(table), lineage)
     return {
-        'entities': entity_rows | 'WriteEntities' >> WriteTable(
-            self._output, 'entities'),
-        'documents': document_rows | 'WriteDocuments' >> WriteTable(
-            self._output, 'documents'),
-        'dead_letter': dead_rows | 'WriteDeadLetter' >> WriteTable(
-            self._output, 'dead_letter'),
+        table: rows[table] | f'Write_{table}' >> WriteTable(
+            self._output, table) for table in self._tables
     }

@@ -1,0 +1,50 @@
+"""Relations stage 2: stage-1 entities of a window -> stage-2 model calls."""
+from __future__ import annotations
+
+import apache_beam as beam
+
+from model_handler.checkpoint import resolve_model_dir
+from model_handler.tasks.relations import RelationsTask
+from transforms.prepare import make_call
+from transforms.records import CallResult, DeadLetter
+
+
+class PlanStage2CallsFn(beam.DoFn):
+  """Stage-1 relation results -> stage-2 calls whose labels fit the window."""
+
+  DEAD = 'dead_letter'
+
+  def __init__(self, model_ref: str, task: RelationsTask):
+    self._model_ref = model_ref
+    self._task = task
+    self._measure = None
+
+  def setup(self):
+    from model_handler.measure import TextMeasure
+    self._measure = TextMeasure(resolve_model_dir(self._model_ref))
+
+  def process(self, result: CallResult):
+    # A failed stage-1 result plans nothing: it dead-letters the document at
+    # merge.
+    if not result.error:
+      yield from self._plan(result)
+
+  def _plan(self, result: CallResult):
+    measure = self._measure
+    window = result.call.window
+    prefix_subwords = measure.prefix_cost(self._task.later_stage_prefix)[1]
+
+    def fits(labels) -> bool:
+      return (prefix_subwords + window.n_subwords + measure.prompt_cost(
+          tuple(p for _, p in labels)) <= measure.subword_limit)
+
+    prompts, too_long = self._task.stage2_prompts(result, fits)
+    for prompt in prompts:
+      yield make_call(window, prompt, measure)
+    for label in too_long:
+      yield beam.pvalue.TaggedOutput(
+          self.DEAD,
+          DeadLetter(window.record_key, window.doc_id, 'relations_stage2',
+                     f'relation label does not fit window {window.index} '
+                     f'next to its text: {label[:100]!r}', None,
+                     task=self._task.name))
