@@ -30,7 +30,7 @@ setup(
         'scipy>=1.11',
     ],
     extras_require={
-        'test': ['pytest>=8'],
+        'test': ['pytest>=8', 'gcp-storage-emulator>=2024.8'],
     },
     entry_points={'console_scripts': ['gliner-beam=pipeline.run:main']},
 )

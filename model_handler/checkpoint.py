@@ -39,16 +39,26 @@ def looks_like_local_path(ref: str) -> bool:
 def resolve_model_dir(ref: str) -> Path:
   """Return a local directory holding the checkpoint `ref` names.
 
-  Local directories are used in place; hub ids are fetched into the Hugging
-  Face cache (a no-op when cached). Raises CheckpointError with the reason.
+  Local directories are used in place; `gs://` (any Beam file system)
+  directories are copied once into a local cache (see `remote`); hub ids are
+  fetched into the Hugging Face cache (a no-op when cached). Raises
+  CheckpointError with the reason.
   """
+  if '://' in ref:
+    from model_handler.remote import IncompleteCheckpoint, fetch_checkpoint
+    try:
+      return fetch_checkpoint(ref)
+    except IncompleteCheckpoint as exc:
+      raise CheckpointError(str(exc)) from exc
+    except Exception as exc:  # pylint: disable=broad-except
+      raise CheckpointError(
+          f'cannot read {ref}: {type(exc).__name__}: {str(exc)[:200]}'
+      ) from exc
   path = Path(os.path.expanduser(ref))
   if path.is_dir():
     if not (path / CONFIG_FILE).is_file():
       raise CheckpointError(f'{ref!r} is a directory without {CONFIG_FILE}')
     return path
-  if ref.startswith('gs://'):
-    raise CheckpointError('gs:// model paths are not supported yet')
   if looks_like_local_path(ref) or not HUB_ID.match(ref):
     raise CheckpointError(f'{ref!r} is not a directory')
   try:

@@ -10,6 +10,7 @@ from typing import Dict
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
+from apache_beam.transforms import window
 
 from model_handler.handler import GlinerModelHandler
 from model_handler.tasks import RelationsTask
@@ -78,16 +79,42 @@ class EnrichDocuments(beam.PTransform):
     }
 
 
+def read_source(pipeline: beam.Pipeline, config: JobConfig):
+  """The only part that differs between batch and streaming: the source
+  (and, for streaming, fixed windows and redelivery removal)."""
+  if not config.streaming:
+    return pipeline | 'ReadParquet' >> ReadParquetDocuments(
+        config.input, config.text_column, config.id_column,
+        config.extra_columns())
+  from transforms.read_pubsub import ReadPubSubDocuments
+  from transforms.streaming import DropRedeliveries
+  rows, dead = pipeline | 'ReadPubSub' >> ReadPubSubDocuments(
+      config.input_subscription, config.input_topic, config.message_format,
+      config.id_attribute, config.extra_columns())
+  windowing = beam.WindowInto(window.FixedWindows(config.window_seconds))
+  rows = (rows
+          | 'WindowRows' >> windowing
+          | 'DropRedeliveries' >> DropRedeliveries())
+  dead = dead | 'WindowParseDead' >> beam.WindowInto(
+      window.FixedWindows(config.window_seconds))
+  return rows, dead
+
+
 def build_pipeline(pipeline: beam.Pipeline,
                    config: JobConfig) -> Dict[str, beam.PCollection]:
-  rows, read_dead = pipeline | 'ReadParquet' >> ReadParquetDocuments(
-      config.input, config.text_column, config.id_column,
-      config.extra_columns())
+  rows, read_dead = read_source(pipeline, config)
   enriched = rows | 'Enrich' >> EnrichDocuments(config)
   dead = ((read_dead, enriched['dead_letter'])
           | 'AllDeadLetters' >> beam.Flatten())
+  if config.output_topic:
+    from transforms.streaming import document_message
+    lineage = config.lineage()
+    _ = (enriched['documents']
+         | 'DocumentMessages' >> beam.Map(document_message, lineage)
+         | 'PublishDocuments' >> beam.io.WriteToPubSub(config.output_topic))
   return {
       'documents': enriched['documents'],
       'dead_letter': dead
   } | 'Write' >> WriteOutputs(config.output, config.lineage(),
-                               [t.name for t in config.tasks])
+                               [t.name for t in config.tasks],
+                               windowed=config.streaming)

@@ -38,7 +38,7 @@ class OptionError(ValueError):
 
 @dataclass(frozen=True)
 class JobConfig:
-  input: str
+  input: Optional[str]
   output: str
   tasks: Tuple[Task, ...]
   model: str
@@ -54,6 +54,13 @@ class JobConfig:
   large_model: bool
   run_id: str
   overwrite: bool
+  streaming: bool = False
+  input_subscription: Optional[str] = None
+  input_topic: Optional[str] = None
+  message_format: str = 'auto'
+  id_attribute: str = 'id'
+  window_seconds: int = 60
+  output_topic: Optional[str] = None
 
   def task_config(self) -> dict:
     """What determines the extracted rows (not where or how fast)."""
@@ -102,14 +109,31 @@ def describe_model(ref: str, model_dir: Path) -> str:
   return f'{model_dir.resolve().name}@{digest.hexdigest()[:12]}'
 
 
-def _check_input(pattern: Optional[str], text_column: str,
+def check_model(ref: str) -> str:
+  """Fail early on an unusable checkpoint; return its lineage id.
+
+  Remote checkpoints are only listed here (workers download them), so the
+  launcher does not copy gigabytes just to validate.
+  """
+  from model_handler import remote
+  try:
+    if '://' in ref:
+      files = remote.list_checkpoint(ref)
+      remote.check_complete(ref, files)
+      return f'{ref.rstrip("/")}@{remote.cache_dir_for(ref, files).name[:12]}'
+    return describe_model(ref, resolve_model_dir(ref))
+  except (CheckpointError, remote.IncompleteCheckpoint) as exc:
+    raise OptionError('--model', str(exc)) from exc
+  except Exception as exc:  # pylint: disable=broad-except
+    raise OptionError('--model', f'cannot read {ref}: {exc}') from exc
+
+
+def _check_input(pattern: str, text_column: str,
                  task_columns: Dict[str, str]) -> None:
   """The pattern matches Parquet files holding the text column and every
   column a task reads (`task_columns`: column -> the task key naming it)."""
   import pyarrow.parquet as pq
   from apache_beam.io.filesystem import CompressionTypes
-  if not pattern:
-    raise OptionError('--input', 'required (a Parquet file pattern)')
   try:
     matched = FileSystems.match([pattern])[0].metadata_list
   except Exception as exc:  # pylint: disable=broad-except
@@ -200,8 +224,31 @@ def resolve_tasks(opts) -> Tuple[Task, ...]:
       multi_label=bool(opts.multi_label)), )
 
 
-def validate(opts) -> JobConfig:
+def _check_source(opts, streaming: bool) -> None:
+  sources = [flag for flag, value in (
+      ('--input', opts.input), ('--input_subscription',
+                                opts.input_subscription),
+      ('--input_topic', opts.input_topic)) if value]
+  if len(sources) > 1:
+    raise OptionError(sources[1], f'give only one source, not also {sources[0]}')
+  if not sources:
+    raise OptionError('--input', 'required (a Parquet file pattern), or '
+                      '--input_subscription / --input_topic with --streaming')
+  if sources[0] == '--input' and streaming:
+    raise OptionError('--streaming', 'reads --input_subscription or '
+                      '--input_topic; a Parquet --input is a batch job')
+  if sources[0] != '--input' and not streaming:
+    raise OptionError(sources[0], 'needs --streaming')
+  if opts.window_seconds < 1:
+    raise OptionError('--window_seconds',
+                      f'must be >= 1, got {opts.window_seconds}')
+  if opts.output_topic and not streaming:
+    raise OptionError('--output_topic', 'needs --streaming')
+
+
+def validate(opts, streaming: bool = False) -> JobConfig:
   """Check a GlinerOptions view and return the JobConfig, or raise OptionError."""
+  _check_source(opts, streaming)
   tasks = resolve_tasks(opts)
   for name in ('max_batch_tokens', 'max_doc_chars'):
     if getattr(opts, name) < 1:
@@ -214,16 +261,14 @@ def validate(opts) -> JobConfig:
                       f'must be >= 1, got {opts.torch_threads}')
   if not opts.text_column:
     raise OptionError('--text_column', 'must not be empty')
-  try:
-    model_dir = resolve_model_dir(opts.model)
-  except CheckpointError as exc:
-    raise OptionError('--model', str(exc)) from exc
+  model_id = check_model(opts.model)
   task_columns = {}
   for task in tasks:
     for column in task.input_columns():
       key = 'labels_column' if task.name == 'ner' else 'questions_column'
       task_columns[column] = f'{task.name}.{key}'
-  _check_input(opts.input, opts.text_column, task_columns)
+  if opts.input:
+    _check_input(opts.input, opts.text_column, task_columns)
   _check_output(opts.output, opts.overwrite)
   run_id = opts.run_id or (
       datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ') +
@@ -233,7 +278,7 @@ def validate(opts) -> JobConfig:
       output=opts.output,
       tasks=tasks,
       model=opts.model,
-      model_id=describe_model(opts.model, model_dir),
+      model_id=model_id,
       text_column=opts.text_column,
       id_column=opts.id_column,
       window_overlap=opts.window_overlap,
@@ -244,4 +289,11 @@ def validate(opts) -> JobConfig:
       torch_threads=opts.torch_threads,
       large_model=bool(opts.large_model),
       run_id=run_id,
-      overwrite=bool(opts.overwrite))
+      overwrite=bool(opts.overwrite),
+      streaming=streaming,
+      input_subscription=opts.input_subscription,
+      input_topic=opts.input_topic,
+      message_format=opts.message_format,
+      id_attribute=opts.id_attribute,
+      window_seconds=opts.window_seconds,
+      output_topic=opts.output_topic)

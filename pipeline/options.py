@@ -38,7 +38,40 @@ def add_job_arguments(parser, label_flags=(LABELS_FLAG, )):
   group = parser.add_argument_group('gliner-beam')
   group.add_argument(
       '--input',
-      help='Parquet file pattern to read, e.g. "data/*.parquet" (required)')
+      help='Batch: Parquet file pattern to read, e.g. "data/*.parquet" or '
+      '"gs://bucket/docs/*.parquet"')
+  group.add_argument(
+      '--input_subscription',
+      default=None,
+      help='Streaming: Pub/Sub subscription to read documents from '
+      '(projects/P/subscriptions/S); needs --streaming')
+  group.add_argument(
+      '--input_topic',
+      default=None,
+      help='Streaming: Pub/Sub topic to read; the runner creates (and '
+      'deletes) a subscription for the job. Needs --streaming')
+  group.add_argument(
+      '--message_format',
+      choices=('auto', 'json', 'text'),
+      default='auto',
+      help='Pub/Sub payloads: JSON {"id", "text", ...}, raw UTF-8 text, or '
+      'auto (JSON when the payload starts with "{")')
+  group.add_argument(
+      '--id_attribute',
+      default='id',
+      help='Pub/Sub attribute holding the document id when the payload has '
+      'none; without it the message id is used')
+  group.add_argument(
+      '--window_seconds',
+      type=int,
+      default=60,
+      help='Streaming: fixed window length; one Parquet file per table and '
+      'window')
+  group.add_argument(
+      '--output_topic',
+      default=None,
+      help='Streaming: also publish one JSON message per enriched document '
+      'to this Pub/Sub topic')
   group.add_argument(
       '--output',
       help='Output root; tables go to <output>/<table>/ (required)')

@@ -14,6 +14,7 @@ from typing import List, Optional
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import StandardOptions
 
 from pipeline.build import build_pipeline
 from pipeline.config import JobConfig, OptionError, existing_outputs, validate
@@ -24,6 +25,7 @@ from pipeline.summary import RunSummary, collect
 # Never Beam's default DirectRunner: it first tries PrismRunner, which
 # downloads a binary and can hang offline.
 DEFAULT_RUNNER = 'FnApiRunner'
+DEFAULT_STREAMING_RUNNER = 'BundleBasedDirectRunner'
 
 
 def arg_parser() -> argparse.ArgumentParser:
@@ -39,8 +41,13 @@ def arg_parser() -> argparse.ArgumentParser:
   parser.add_argument(
       '--runner',
       default=DEFAULT_RUNNER,
-      help='Beam runner (FnApiRunner locally; DataflowRunner, FlinkRunner, '
-      'PortableRunner, ...)')
+      help='Beam runner (FnApiRunner locally, BundleBasedDirectRunner with '
+      '--streaming; DataflowRunner, FlinkRunner, PortableRunner, ...)')
+  parser.add_argument(
+      '--streaming',
+      action='store_true',
+      default=False,
+      help='Run as a streaming job (Pub/Sub source, windowed sinks)')
   return parser
 
 
@@ -48,10 +55,12 @@ def parse(argv: List[str]):
   """-> (JobConfig, PipelineOptions); raises OptionError on bad values."""
   arg_parser().parse_known_args(argv)  # --help, and argparse's type errors
   beam_argv = rename_labels_flag(argv)
+  streaming = PipelineOptions(beam_argv).view_as(StandardOptions).streaming
   if not any(a == '--runner' or a.startswith('--runner=') for a in argv):
-    beam_argv.append(f'--runner={DEFAULT_RUNNER}')
+    runner = DEFAULT_STREAMING_RUNNER if streaming else DEFAULT_RUNNER
+    beam_argv.append(f'--runner={runner}')
   options = PipelineOptions(beam_argv)
-  config = validate(options.view_as(GlinerOptions))
+  config = validate(options.view_as(GlinerOptions), streaming=bool(streaming))
   return config, options
 
 

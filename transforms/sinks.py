@@ -70,11 +70,13 @@ class WriteOutputs(beam.PTransform):
   documents and dead_letter, each row stamped with the run's lineage."""
 
   def __init__(self, output: str, lineage: Lineage,
-               task_names: Iterable[str]):
+               task_names: Iterable[str], windowed: bool = False):
     super().__init__()
     self._output = output
     self._lineage = lineage
     self._tables = output_tables(task_names)
+    # Streaming: one file per table, window and pane (see transforms.streaming).
+    self._windowed = windowed
 
   def expand(self, inputs: Dict[str, beam.PCollection]):
     documents, dead = inputs['documents'], inputs['dead_letter']
@@ -90,7 +92,12 @@ class WriteOutputs(beam.PTransform):
       if table not in rows:
         rows[table] = documents | f'{table}Rows' >> beam.ParDo(
             TableRows(table), lineage)
+    if self._windowed:
+      from transforms.streaming import WriteWindowedTable
+      writer = WriteWindowedTable
+    else:
+      writer = WriteTable
     return {
-        table: rows[table] | f'Write_{table}' >> WriteTable(
-            self._output, table) for table in self._tables
+        table: rows[table] | f'Write_{table}' >> writer(self._output, table)
+        for table in self._tables
     }

@@ -1,0 +1,87 @@
+"""Real local stand-ins for Google services: Google's Pub/Sub emulator (Java)
+and the pure-Python gcp-storage-emulator. Tests skip, printing why, when an
+emulator is not installed on the machine."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+PUBSUB_EMULATOR = Path(
+    '/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/'
+    'cloud-pubsub-emulator')
+
+
+def free_port() -> int:
+  with socket.socket() as sock:
+    sock.bind(('127.0.0.1', 0))
+    return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float) -> None:
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline:
+    with socket.socket() as sock:
+      if sock.connect_ex(('127.0.0.1', port)) == 0:
+        return
+    time.sleep(0.1)
+  raise TimeoutError(f'nothing listens on port {port} after {timeout} s')
+
+
+def pubsub_emulator_missing() -> str:
+  if not PUBSUB_EMULATOR.exists():
+    return f'Google Pub/Sub emulator not installed ({PUBSUB_EMULATOR})'
+  if not shutil.which('java'):
+    return 'Pub/Sub emulator needs java, which is not installed'
+  return ''
+
+
+@contextmanager
+def pubsub_emulator(tmp_dir: Path):
+  """Start the emulator in its own process group; kill the group on exit."""
+  port = free_port()
+  log = open(tmp_dir / 'pubsub-emulator.log', 'wb')
+  proc = subprocess.Popen(
+      [str(PUBSUB_EMULATOR), f'--host=127.0.0.1', f'--port={port}',
+       f'--data-dir={tmp_dir}'],
+      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+  try:
+    wait_for_port(port, 30)
+    yield f'127.0.0.1:{port}'
+  finally:
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    log.close()
+
+
+@contextmanager
+def gcs_emulator(bucket: str):
+  """In-process GCS emulator with `bucket`; sets the env Beam/gcsfs need."""
+  from gcp_storage_emulator.server import create_server
+  port = free_port()
+  server = create_server('127.0.0.1', port, in_memory=True,
+                         default_bucket=bucket)
+  server.start()
+  env = {
+      'STORAGE_EMULATOR_HOST': f'http://127.0.0.1:{port}',
+      'GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT': 'false',
+      'NO_GCE_CHECK': 'true',
+  }
+  saved = {k: os.environ.get(k) for k in env}
+  os.environ.update(env)
+  from transforms.emulators import use_anonymous_gcs_for_emulator
+  use_anonymous_gcs_for_emulator()
+  try:
+    yield env
+  finally:
+    server.stop()
+    for key, value in saved.items():
+      if value is None:
+        os.environ.pop(key, None)
+      else:
+        os.environ[key] = value

@@ -1,0 +1,105 @@
+"""Reading documents from Pub/Sub (streaming).
+
+A message is either JSON -- ``{"id": ..., "text": ..., <task columns>...}`` --
+or raw UTF-8 text. With raw text (and JSON without "id") the document id is
+the message attribute `--id_attribute` (default ``id``) when present, else the
+Pub/Sub message id. Malformed JSON, invalid UTF-8 and missing text become
+dead letters keyed by the message id. Messages carrying the attribute
+``gliner_beam_heartbeat`` are dropped: they only keep a quiet subscription
+moving (see tests).
+"""
+from __future__ import annotations
+
+import json
+from typing import Optional, Tuple
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipeline.metrics import NAMESPACE
+from transforms.records import DeadLetter, SourceRow
+
+DEAD = 'dead_letter'
+HEARTBEAT_ATTRIBUTE = 'gliner_beam_heartbeat'
+FORMATS = ('auto', 'json', 'text')
+
+
+def parse_message(data: bytes, attributes: dict, message_id: str,
+                  message_format: str, id_attribute: str,
+                  extra_columns: Tuple[str, ...]):
+  """Pub/Sub payload -> SourceRow, or DeadLetter with the reason."""
+  key = f'pubsub:{message_id}'
+  attribute_id = (attributes or {}).get(id_attribute)
+  try:
+    text = data.decode('utf-8')
+  except UnicodeDecodeError as exc:
+    return DeadLetter(key, attribute_id, 'parse',
+                      f'message is not valid UTF-8: {exc}', data)
+  as_json = message_format == 'json' or (message_format == 'auto' and
+                                         text.lstrip().startswith('{'))
+  if not as_json:
+    return SourceRow(key, attribute_id or message_id, text)
+  try:
+    payload = json.loads(text)
+  except ValueError as exc:
+    return DeadLetter(key, attribute_id, 'parse', f'malformed JSON: {exc}',
+                      data)
+  if not isinstance(payload, dict):
+    return DeadLetter(key, attribute_id, 'parse',
+                      f'JSON is a {type(payload).__name__}, not an object',
+                      data)
+  raw_id = payload.get('id', attribute_id or message_id)
+  doc_id: Optional[str] = None if raw_id is None else str(raw_id)
+  if 'text' not in payload:
+    return DeadLetter(key, doc_id, 'parse', 'JSON has no "text" field', data)
+  extras = {column: payload.get(column) for column in extra_columns}
+  return SourceRow(key, doc_id, payload['text'], extras)
+
+
+class ParseMessagesFn(beam.DoFn):
+  def __init__(self, message_format: str, id_attribute: str,
+               extra_columns: Tuple[str, ...]):
+    self._format = message_format
+    self._id_attribute = id_attribute
+    self._extra_columns = tuple(extra_columns)
+    self._read = Metrics.counter(NAMESPACE, 'documents_read')
+
+  def process(self, message):
+    attributes = message.attributes or {}
+    if HEARTBEAT_ATTRIBUTE in attributes:
+      return
+    self._read.inc()
+    parsed = parse_message(message.data, attributes, message.message_id,
+                           self._format, self._id_attribute,
+                           self._extra_columns)
+    if isinstance(parsed, DeadLetter):
+      yield beam.pvalue.TaggedOutput(DEAD, parsed)
+    else:
+      yield parsed
+
+
+class ReadPubSubDocuments(beam.PTransform):
+  """Subscription or topic -> (SourceRows, dead letters)."""
+
+  def __init__(self, subscription: Optional[str], topic: Optional[str],
+               message_format: str = 'auto', id_attribute: str = 'id',
+               extra_columns: Tuple[str, ...] = ()):
+    super().__init__()
+    self._subscription = subscription
+    self._topic = topic
+    self._format = message_format
+    self._id_attribute = id_attribute
+    self._extra_columns = tuple(extra_columns)
+
+  def expand(self, pbegin):
+    parsed = (
+        pbegin
+        | 'ReadPubSub' >> beam.io.ReadFromPubSub(
+            subscription=self._subscription,
+            topic=self._topic,
+            with_attributes=True)
+        | 'ParseMessages' >> beam.ParDo(
+            ParseMessagesFn(self._format, self._id_attribute,
+                            self._extra_columns)).with_outputs(
+                                DEAD, main='rows'))
+    return parsed.rows, parsed[DEAD]

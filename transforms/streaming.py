@@ -1,0 +1,108 @@
+"""Streaming-only pieces: per-window de-duplication, windowed Parquet files,
+and an optional Pub/Sub topic of enriched documents."""
+from __future__ import annotations
+
+import json
+from typing import Iterable, Tuple
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.metrics import NAMESPACE
+from transforms import schemas
+from transforms.records import EnrichedDocument, SourceRow
+from transforms.sinks import table_dir
+
+
+class DropRedeliveries(beam.PTransform):
+  """Keep one row per document id per window.
+
+  Pub/Sub delivers at least once: a redelivered message (or a re-published
+  document with the same id) inside one window is enriched once. The kept row
+  is the one with the smallest message key, so the choice is deterministic.
+  """
+
+  def expand(self, rows):
+    duplicates = Metrics.counter(NAMESPACE, 'duplicates_dropped')
+
+    def first(keyed: Tuple[str, Iterable[SourceRow]]):
+      _, group = keyed
+      group = sorted(group, key=lambda r: r.record_key)
+      duplicates.inc(len(group) - 1)
+      return group[0]
+
+    return (rows
+            | 'KeyById' >> beam.Map(lambda r: (r.doc_id or r.record_key, r))
+            | 'GroupById' >> beam.GroupByKey()
+            | 'KeepFirst' >> beam.Map(first))
+
+
+def window_file_name(table: str, window, pane_index: int) -> str:
+  """Unique per (table, window, pane) and stable across retries."""
+  start = window.start.to_utc_datetime().strftime('%Y%m%dT%H%M%S')
+  end = window.end.to_utc_datetime().strftime('%Y%m%dT%H%M%S')
+  return f'{table}-{start}-{end}-pane{pane_index:03d}.parquet'
+
+
+class WriteWindowFileFn(beam.DoFn):
+  """All rows of one table in one window pane -> one Parquet file.
+
+  Written to a temporary name and renamed, so readers never see a partial
+  file; the final name is deterministic, so a retried bundle replaces its own
+  file instead of adding a second copy.
+  """
+
+  def __init__(self, output: str, table: str):
+    self._output = output
+    self._table = table
+
+  def process(self, keyed, window=beam.DoFn.WindowParam,
+              pane=beam.DoFn.PaneInfoParam):
+    _, rows = keyed
+    rows = list(rows)
+    directory = table_dir(self._output, self._table)
+    name = window_file_name(self._table, window, pane.index)
+    final = FileSystems.join(directory, name)
+    temp = FileSystems.join(directory, '.tmp-' + name)
+    table = pa.Table.from_pylist(rows, schema=schemas.TABLES[self._table])
+    with FileSystems.create(temp) as handle:
+      pq.write_table(table, handle)
+    if FileSystems.exists(final):
+      FileSystems.delete([final])
+    FileSystems.rename([temp], [final])
+    Metrics.counter(NAMESPACE, 'window_files_written').inc()
+    yield final
+
+
+class WriteWindowedTable(beam.PTransform):
+  def __init__(self, output: str, table: str):
+    super().__init__()
+    self._output = output
+    self._table = table
+
+  def expand(self, rows):
+    return (rows
+            | 'KeyByTable' >> beam.Map(lambda row: (self._table, row))
+            | 'GroupWindow' >> beam.GroupByKey()
+            | 'WriteFile' >> beam.ParDo(
+                WriteWindowFileFn(self._output, self._table)))
+
+
+def document_message(doc: EnrichedDocument, lineage) -> bytes:
+  """One JSON message per enriched document, for downstream consumers."""
+  body = {
+      'doc_id': doc.doc_id,
+      'n_windows': doc.n_windows,
+      **lineage.as_dict(),
+  }
+  for table, rows_of in schemas.TASK_ROWS.items():
+    rows = [{
+        k: v for k, v in row.items() if k not in ('doc_id', 'model_id',
+                                                  'run_id', 'config_hash')
+    } for row in rows_of(doc, lineage)]
+    if rows:
+      body[table] = rows
+  return json.dumps(body, sort_keys=True).encode('utf-8')
