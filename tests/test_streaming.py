@@ -1,0 +1,141 @@
+"""Streaming from Google's Pub/Sub emulator on BundleBasedDirectRunner:
+every message is accounted for, window files read back with the declared
+schemas, and a redelivered document is enriched once."""
+import json
+import os
+import threading
+import time
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.emulators import pubsub_emulator, pubsub_emulator_missing
+
+MISSING = pubsub_emulator_missing()
+pytestmark = pytest.mark.skipif(bool(MISSING), reason=MISSING or 'n/a')
+
+PROJECT = 'gliner-beam-test'
+WINDOW_SECONDS = 3
+DOCS = {
+    'p1': 'Marie Curie lived in Paris.',
+    'p2': 'Acme Corp hired Jane Doe in Oslo.',
+    'p3': 'Rome is older than Berlin.',
+    'p4': 'The Danube flows to the Black Sea.',
+}
+
+
+def read_rows(directory):
+  files = sorted(directory.glob('*.parquet')) if directory.exists() else []
+  tables = [pq.read_table(f) for f in files]
+  return files, (pa.concat_tables(tables) if tables else None)
+
+
+def wait_for(predicate, timeout):
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline:
+    if predicate():
+      return True
+    time.sleep(0.5)
+  return False
+
+
+def test_pubsub_stream_to_windowed_parquet(marker_model, tmp_path,
+                                           monkeypatch):
+  from google.cloud import pubsub_v1
+  with pubsub_emulator(tmp_path) as host:
+    monkeypatch.setenv('PUBSUB_EMULATOR_HOST', host)
+    publisher = pubsub_v1.PublisherClient()
+    subscriber = pubsub_v1.SubscriberClient()
+    topic = publisher.topic_path(PROJECT, 'docs')
+    subscription = subscriber.subscription_path(PROJECT, 'docs-sub')
+    publisher.create_topic(name=topic)
+    subscriber.create_subscription(name=subscription, topic=topic)
+
+    from pipeline.build import build_pipeline
+    from pipeline.run import parse
+    import apache_beam as beam
+    output = tmp_path / 'out'
+    config, options = parse([
+        '--streaming', '--input_subscription', subscription, '--output',
+        str(output), '--model', str(marker_model), '--labels', 'location',
+        '--threshold', '0.3', '--window_seconds', str(WINDOW_SECONDS),
+        '--runner', 'BundleBasedDirectRunner'
+    ])
+    started = time.monotonic()
+    pipeline = beam.Pipeline(options=options)
+    build_pipeline(pipeline, config)
+    result = pipeline.run()
+
+    stop = threading.Event()
+
+    def heartbeat():  # lets the direct runner's pull return and advance
+      while not stop.is_set():
+        publisher.publish(topic, b'', gliner_beam_heartbeat='1')
+        stop.wait(0.4)
+
+    beat = threading.Thread(target=heartbeat, daemon=True)
+    beat.start()
+    try:
+      # Publish everything just after a window boundary, so the redelivered
+      # copy shares a window with the original.
+      time.sleep(WINDOW_SECONDS - time.time() % WINDOW_SECONDS + 0.05)
+      futures = [
+          publisher.publish(topic, json.dumps({'id': i, 'text': t}).encode())
+          for i, t in DOCS.items()
+      ]
+      futures.append(publisher.publish(  # redelivery of p1
+          topic, json.dumps({'id': 'p1', 'text': DOCS['p1']}).encode()))
+      futures.append(publisher.publish(topic, b'Raw text about Lisbon.',
+                                       id='raw-1'))
+      futures.append(publisher.publish(topic, b'{"id": "bad-json", "text": '))
+      futures.append(publisher.publish(topic, b'\xff\xfe not utf-8'))
+      futures.append(publisher.publish(topic, b'{"id": "no-text"}'))
+      for future in futures:
+        future.result(timeout=30)
+      published_at = time.monotonic()
+      expected_docs = len(DOCS) + 1  # + raw-1; p1's copy is dropped
+      expected_dead = 3
+
+      def done():
+        _, docs = read_rows(output / 'documents')
+        _, dead = read_rows(output / 'dead_letter')
+        return (docs is not None and docs.num_rows >= expected_docs and
+                dead is not None and dead.num_rows >= expected_dead)
+
+      assert wait_for(done, 120), 'outputs did not appear in 120 s'
+      end_to_end = time.monotonic() - published_at
+      # One more window so a late duplicate would have shown up.
+      time.sleep(WINDOW_SECONDS + 1)
+    finally:
+      stop.set()
+      result.cancel()
+      beat.join(5)
+
+  doc_files, docs = read_rows(output / 'documents')
+  dead_files, dead = read_rows(output / 'dead_letter')
+  entity_files, entities = read_rows(output / 'entities')
+  from transforms import schemas
+  assert docs.schema.equals(schemas.DOCUMENTS, check_metadata=False)
+  assert dead.schema.equals(schemas.DEAD_LETTER, check_metadata=False)
+  # Every message accounted for: 9 published, 1 redelivery dropped.
+  assert sorted(docs.column('doc_id').to_pylist()) == sorted(
+      list(DOCS) + ['raw-1'])
+  assert docs.num_rows + dead.num_rows == 9 - 1
+  reasons = sorted(dead.column('reason').to_pylist())
+  assert reasons[0].startswith('JSON has no "text" field')
+  assert reasons[1].startswith('malformed JSON')
+  assert reasons[2].startswith('message is not valid UTF-8')
+  # Window file names carry the window and never collide.
+  names = [f.name for f in doc_files + dead_files + entity_files]
+  assert len(names) == len(set(names))
+  assert all(n.split('-')[0] in ('documents', 'dead_letter', 'entities')
+             for n in names)
+  if entities is not None:
+    assert entities.schema.equals(schemas.ENTITIES, check_metadata=False)
+    texts = dict(DOCS, **{'raw-1': 'Raw text about Lisbon.'})
+    for row in entities.to_pylist():
+      assert texts[row['doc_id']][row['start']:row['end']] == row['text']
+  print(f'\nstreaming: {expected_docs} documents + {expected_dead} dead '
+        f'letters written {end_to_end:.1f} s after publishing '
+        f'(window {WINDOW_SECONDS} s, total {time.monotonic() - started:.1f} s)')
