@@ -27,8 +27,8 @@ RUN_ON = ('and the council said that the plan would be discussed again '
 PLANTED = {
     'start': ('Angela Merkel', 'person',
               'Angela Merkel opened the meeting with a short speech.'),
-    'middle': ('Toyota', 'organization',
-               'Later, Toyota announced a new factory for electric cars.'),
+    'middle': ('Microsoft Corporation', 'organization',
+               'Later, Microsoft Corporation announced a new office.'),
     'end': ('Lisbon', 'location',
             'The next conference will be held in Lisbon.'),
 }
@@ -53,7 +53,11 @@ def build_document(boundary_word=None):
   words += ['.'] + filler_words(800) + PLANTED['end'][2].split()
   if boundary_word is not None:
     assert run_on_start < boundary_word < len(words) - 900
-    words[boundary_word - 1:boundary_word + 1] = STRADDLER[0].split()
+    # "... and later president Emmanuel Macron said that the ...": the name's
+    # words sit at boundary_word - 1 and boundary_word.
+    words[boundary_word - 4:boundary_word + 4] = (
+        ['and', 'later', 'president'] + STRADDLER[0].split() +
+        ['said', 'that', 'the'])
   return ' '.join(words).replace(' .', '.')
 
 
