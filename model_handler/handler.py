@@ -9,12 +9,15 @@ and stage goes through this one handler and one model per process.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
+from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from model_handler.loading import load_gliner
+from pipeline.metrics import NAMESPACE
 from transforms.records import CallResult, Entity, ModelCall
 
 _LOG = logging.getLogger(__name__)
@@ -61,7 +64,8 @@ class GlinerModelHandler(ModelHandler[ModelCall, PredictionResult, Any]):
       dtype: str = 'float32',
       num_threads: Optional[int] = None,
       large_model: bool = False,
-      model_copies: Optional[int] = None):
+      model_copies: Optional[int] = None,
+      compile_model: bool = False):
     # min == max: a fixed subword budget instead of Beam's adaptive sizing,
     # which would start at one element per batch.
     super().__init__(
@@ -75,10 +79,23 @@ class GlinerModelHandler(ModelHandler[ModelCall, PredictionResult, Any]):
     self._device = device
     self._dtype = dtype
     self._num_threads = num_threads
+    self._compile = compile_model
+    self._metrics = None
 
   def load_model(self):
     return load_gliner(self._model_ref, self._device, self._dtype,
-                       self._num_threads)
+                       self._num_threads, self._compile)
+
+  def _batch_metrics(self):
+    """Created lazily: Metrics objects are per process, not pickled state."""
+    if self._metrics is None:
+      self._metrics = {
+          'calls': Metrics.distribution(NAMESPACE, 'batch_calls'),
+          'subwords': Metrics.counter(NAMESPACE, 'subwords'),
+          'padded': Metrics.counter(NAMESPACE, 'padded_subwords'),
+          'latency': Metrics.distribution(NAMESPACE, 'group_latency_ms'),
+      }
+    return self._metrics
 
   def run_inference(
       self,
@@ -88,6 +105,8 @@ class GlinerModelHandler(ModelHandler[ModelCall, PredictionResult, Any]):
   ) -> Iterable[PredictionResult]:
     if not batch:  # element_size_fn batching can emit empty batches
       return []
+    metrics = self._batch_metrics()
+    metrics['calls'].update(len(batch))
     by_settings: Dict[tuple, List[ModelCall]] = defaultdict(list)
     for call in batch:
       by_settings[(call.labels, call.threshold, call.flat_ner,
@@ -95,8 +114,12 @@ class GlinerModelHandler(ModelHandler[ModelCall, PredictionResult, Any]):
     results: Dict[int, CallResult] = {}
     for calls in by_settings.values():
       for group in padded_groups(calls, self._max_batch_tokens):
+        started = time.perf_counter()
         for call, result in zip(group, self._infer_isolated(model, group)):
           results[id(call)] = result
+        metrics['latency'].update(int((time.perf_counter() - started) * 1000))
+        metrics['subwords'].inc(sum(map(call_cost, group)))
+        metrics['padded'].inc(max(map(call_cost, group)) * len(group))
     return [PredictionResult(c, results[id(c)], self._model_ref) for c in batch]
 
   def _infer_isolated(self, model, group: List[ModelCall]):

@@ -29,7 +29,9 @@ def make_model_handler(config: JobConfig) -> GlinerModelHandler:
       device=config.device,
       dtype=config.dtype,
       num_threads=config.torch_threads,
-      large_model=config.large_model)
+      large_model=config.large_model,
+      model_copies=config.model_copies,
+      compile_model=config.compile_model)
 
 
 class EnrichDocuments(beam.PTransform):
@@ -90,7 +92,9 @@ def read_source(pipeline: beam.Pipeline, config: JobConfig):
   from transforms.streaming import DropRedeliveries
   rows, dead = pipeline | 'ReadPubSub' >> ReadPubSubDocuments(
       config.input_subscription, config.input_topic, config.message_format,
-      config.id_attribute, config.extra_columns())
+      config.id_attribute, config.extra_columns(),
+      cross_language=config.pubsub_read == 'cross_language',
+      expansion_service=config.pubsub_expansion_service)
   windowing = beam.WindowInto(window.FixedWindows(config.window_seconds))
   rows = (rows
           | 'WindowRows' >> windowing

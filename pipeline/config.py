@@ -54,6 +54,8 @@ class JobConfig:
   large_model: bool
   run_id: str
   overwrite: bool
+  model_copies: Optional[int] = None
+  compile_model: bool = False
   streaming: bool = False
   input_subscription: Optional[str] = None
   input_topic: Optional[str] = None
@@ -61,6 +63,8 @@ class JobConfig:
   id_attribute: str = 'id'
   window_seconds: int = 60
   output_topic: Optional[str] = None
+  pubsub_read: str = 'native'
+  pubsub_expansion_service: Optional[str] = None
 
   def task_config(self) -> dict:
     """What determines the extracted rows (not where or how fast)."""
@@ -256,6 +260,9 @@ def validate(opts, streaming: bool = False) -> JobConfig:
   if opts.window_overlap is not None and opts.window_overlap < 0:
     raise OptionError('--window_overlap',
                       f'must be >= 0, got {opts.window_overlap}')
+  if opts.model_copies is not None and opts.model_copies < 1:
+    raise OptionError('--model_copies',
+                      f'must be >= 1, got {opts.model_copies}')
   if opts.torch_threads is not None and opts.torch_threads < 1:
     raise OptionError('--torch_threads',
                       f'must be >= 1, got {opts.torch_threads}')
@@ -288,6 +295,8 @@ def validate(opts, streaming: bool = False) -> JobConfig:
       dtype=opts.dtype,
       torch_threads=opts.torch_threads,
       large_model=bool(opts.large_model),
+      model_copies=opts.model_copies,
+      compile_model=bool(opts.compile),
       run_id=run_id,
       overwrite=bool(opts.overwrite),
       streaming=streaming,
@@ -296,4 +305,6 @@ def validate(opts, streaming: bool = False) -> JobConfig:
       message_format=opts.message_format,
       id_attribute=opts.id_attribute,
       window_seconds=opts.window_seconds,
-      output_topic=opts.output_topic)
+      output_topic=opts.output_topic,
+      pubsub_read=opts.pubsub_read,
+      pubsub_expansion_service=opts.pubsub_expansion_service)

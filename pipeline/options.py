@@ -62,6 +62,18 @@ def add_job_arguments(parser, label_flags=(LABELS_FLAG, )):
       help='Pub/Sub attribute holding the document id when the payload has '
       'none; without it the message id is used')
   group.add_argument(
+      '--pubsub_read',
+      choices=('native', 'cross_language'),
+      default='native',
+      help='native: Python Pub/Sub source (Dataflow, direct runners); '
+      'cross_language: the Java source through an expansion service, for '
+      'portable runners such as Flink')
+  group.add_argument(
+      '--pubsub_expansion_service',
+      default=None,
+      help='Expansion service address (host:port) for --pubsub_read '
+      'cross_language; unset lets Beam start its default Java one')
+  group.add_argument(
       '--window_seconds',
       type=int,
       default=60,
@@ -151,6 +163,18 @@ def add_job_arguments(parser, label_flags=(LABELS_FLAG, )):
       action='store_true',
       default=False,
       help='Share one model copy among the SDK processes of a worker')
+  group.add_argument(
+      '--model_copies',
+      type=int,
+      default=None,
+      help='Exact number of model copies per worker, shared by its SDK '
+      'processes (e.g. 2 on a GPU with MPS); unset means one per process, or '
+      'one per worker with --large_model')
+  group.add_argument(
+      '--compile',
+      action='store_true',
+      default=False,
+      help='torch.compile the model (GPU throughput; minutes of start-up)')
   group.add_argument(
       '--run_id',
       default=None,

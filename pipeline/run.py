@@ -19,6 +19,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 from pipeline.build import build_pipeline
 from pipeline.config import JobConfig, OptionError, existing_outputs, validate
 from pipeline.options import GlinerOptions, LABELS_ALIAS, LABELS_FLAG
+from pipeline.profiles import PROFILES, apply_profile
 from pipeline.options import add_job_arguments, rename_labels_flag
 from pipeline.summary import RunSummary, collect
 
@@ -44,6 +45,14 @@ def arg_parser() -> argparse.ArgumentParser:
       help='Beam runner (FnApiRunner locally, BundleBasedDirectRunner with '
       '--streaming; DataflowRunner, FlinkRunner, PortableRunner, ...)')
   parser.add_argument(
+      '--profile',
+      choices=sorted(PROFILES),
+      default=None,
+      help='Runner preset filling in flags not given: local (FnApiRunner), '
+      'dataflow-gpu (Runner v2, NVIDIA L4, bf16, shared model; needs '
+      '--project --region --temp_location --sdk_container_image), flink '
+      '(FlinkRunner + worker pool; needs --flink_master)')
+  parser.add_argument(
       '--streaming',
       action='store_true',
       default=False,
@@ -54,6 +63,10 @@ def arg_parser() -> argparse.ArgumentParser:
 def parse(argv: List[str]):
   """-> (JobConfig, PipelineOptions); raises OptionError on bad values."""
   arg_parser().parse_known_args(argv)  # --help, and argparse's type errors
+  try:
+    argv = apply_profile(argv)
+  except (KeyError, ValueError) as exc:
+    raise OptionError('--profile', str(exc).strip("'")) from exc
   beam_argv = rename_labels_flag(argv)
   streaming = PipelineOptions(beam_argv).view_as(StandardOptions).streaming
   if not any(a == '--runner' or a.startswith('--runner=') for a in argv):

@@ -21,6 +21,10 @@ class RunSummary:
   def get(self, name: str) -> int:
     return self.counters.get(name, 0)
 
+  def padding_fraction(self) -> float:
+    padded = self.get('padded_subwords')
+    return 1.0 - self.get('subwords') / padded if padded else 0.0
+
   def format(self) -> str:
     read = self.get('documents_read')
     rate = read / self.seconds if self.seconds > 0 else 0.0
@@ -30,6 +34,9 @@ class RunSummary:
         f'  documents enriched:      {self.get("documents_enriched")}',
         f'  documents dead-lettered: {self.get("documents_dead_lettered")}',
         f'  windows:                 {self.get("windows")}',
+        f'  model calls:             {self.get("model_calls")}',
+        f'  subwords encoded:        {self.get("subwords")} '
+        f'({self.padding_fraction():.1%} padding)',
         f'  wall time:               {self.seconds:.1f} s '
         f'({rate:.2f} documents/s)',
     ]

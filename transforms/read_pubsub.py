@@ -83,8 +83,15 @@ class ReadPubSubDocuments(beam.PTransform):
 
   def __init__(self, subscription: Optional[str], topic: Optional[str],
                message_format: str = 'auto', id_attribute: str = 'id',
-               extra_columns: Tuple[str, ...] = ()):
+               extra_columns: Tuple[str, ...] = (),
+               cross_language: bool = False,
+               expansion_service: Optional[str] = None):
     super().__init__()
+    # Portable runners (Flink) cannot run Python's native Pub/Sub source;
+    # Beam's cross-language read runs the Java one through an expansion
+    # service instead.
+    self._cross_language = cross_language
+    self._expansion_service = expansion_service
     self._subscription = subscription
     self._topic = topic
     self._format = message_format
@@ -92,12 +99,21 @@ class ReadPubSubDocuments(beam.PTransform):
     self._extra_columns = tuple(extra_columns)
 
   def expand(self, pbegin):
+    if self._cross_language:
+      from apache_beam.io.external.gcp.pubsub import ReadFromPubSub
+      read = ReadFromPubSub(
+          subscription=self._subscription,
+          topic=self._topic,
+          with_attributes=True,
+          expansion_service=self._expansion_service)
+    else:
+      read = beam.io.ReadFromPubSub(
+          subscription=self._subscription,
+          topic=self._topic,
+          with_attributes=True)
     parsed = (
         pbegin
-        | 'ReadPubSub' >> beam.io.ReadFromPubSub(
-            subscription=self._subscription,
-            topic=self._topic,
-            with_attributes=True)
+        | 'ReadPubSub' >> read
         | 'ParseMessages' >> beam.ParDo(
             ParseMessagesFn(self._format, self._id_attribute,
                             self._extra_columns)).with_outputs(
