@@ -11,17 +11,9 @@ from model_handler.tasks import Task
 from pipeline.metrics import NAMESPACE
 from transforms.records import CallResult, DeadLetter, EnrichedDocument
 
-DEAD = 'dead_letter'
+from transforms.schemas import TASK_TABLES
 
-# Which EnrichedDocument field holds each task's rows.
-TASK_FIELDS = {
-    'ner': 'entities',
-    'relations': 'relations',
-    'qa': 'answers',
-    'summary': 'summaries',
-    'classification': 'classifications',
-    'open_extraction': 'extractions',
-}
+DEAD = 'dead_letter'
 
 
 def merge_document(record_key: str, results: Iterable[CallResult],
@@ -47,8 +39,9 @@ def merge_document(record_key: str, results: Iterable[CallResult],
   by_task: Dict[str, list] = {}
   for result in results:
     by_task.setdefault(result.call.task, []).append(result)
+  # EnrichedDocument has one field per task table, named like the table.
   outputs = {
-      TASK_FIELDS[task.name]: task.collect(by_task.get(task.name, []),
+      TASK_TABLES[task.name]: task.collect(by_task.get(task.name, []),
                                            first.n_windows)
       for task in tasks
   }
