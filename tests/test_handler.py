@@ -14,14 +14,15 @@ from model_handler.measure import TextMeasure
 from model_handler.tasks import NerTask
 from model_handler.tasks.base import plain_labels
 from transforms.prepare import PlanModelCallsFn
-from transforms.records import Document, ModelCall, Window
+from transforms.records import Document, ModelCall, PromptSpec, Window
 
 
 def make_window(key, cost, text='Paris is a city.', labels=('location', ),
                 threshold=0.3):
   window = Window(key, key, 0, 1, 0, text, 0, len(text), 4, cost, len(text), 4)
-  return ModelCall(window, 'ner', 1, '', '', plain_labels(labels), threshold,
-                   True, False, cost)
+  return ModelCall(
+      window, PromptSpec('ner', 1, '', '', plain_labels(labels), threshold),
+      cost)
 
 
 def key_of(call):

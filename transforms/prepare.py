@@ -170,9 +170,7 @@ def make_call(window: Window, prompt: PromptSpec, measure) -> ModelCall:
   """A prompt applied to a window, with its exact subword cost."""
   cost = (measure.prefix_cost(prompt.prefix)[1] + window.n_subwords +
           measure.prompt_cost(tuple(p for _, p in prompt.labels)))
-  return ModelCall(window, prompt.task, prompt.stage, prompt.tag,
-                   prompt.prefix, prompt.labels, prompt.threshold,
-                   prompt.flat_ner, prompt.multi_label, cost)
+  return ModelCall(window, prompt, cost)
 
 
 class PrepareDocuments(beam.PTransform):

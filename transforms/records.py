@@ -59,24 +59,42 @@ class Window:
 
 
 @dataclass(frozen=True)
-class ModelCall:
-  """One prompted window for the model: gliner sees `prefix + window.text`
-  and `labels`. `task`/`stage`/`tag` say which task output it feeds (`tag`
-  is e.g. the question); `cost` is its exact subword count."""
-  window: Window
+class PromptSpec:
+  """How a task prompts the model: gliner sees `prefix + text` and `labels`.
+
+  `task`/`stage`/`tag` say which task output it feeds (`tag` is e.g. the
+  question).
+  """
   task: str
   stage: int
   tag: str
   prefix: str
   labels: Tuple[Label, ...]
   threshold: float
-  flat_ner: bool
-  multi_label: bool
+  flat_ner: bool = True
+  multi_label: bool = False
+
+
+@dataclass(frozen=True)
+class ModelCall:
+  """One prompt applied to one window; `cost` is its exact subword count."""
+  window: Window
+  prompt: PromptSpec
   cost: int
 
   @property
   def text(self) -> str:
-    return self.prefix + self.window.text
+    return self.prompt.prefix + self.window.text
+
+  # The prompt's fields, read through the call.
+  task = property(lambda self: self.prompt.task)
+  stage = property(lambda self: self.prompt.stage)
+  tag = property(lambda self: self.prompt.tag)
+  prefix = property(lambda self: self.prompt.prefix)
+  labels = property(lambda self: self.prompt.labels)
+  threshold = property(lambda self: self.prompt.threshold)
+  flat_ner = property(lambda self: self.prompt.flat_ner)
+  multi_label = property(lambda self: self.prompt.multi_label)
 
 
 @dataclass(frozen=True)

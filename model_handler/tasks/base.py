@@ -9,11 +9,11 @@ document.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
 from model_handler.merge import to_document_entities
 from transforms.records import CallResult, DeadLetter, Document, Entity, Label
+from transforms.records import PromptSpec  # re-exported for the task modules
 
 # gliner.multitask joins instruction and text with " \n ".
 PROMPT_JOIN = ' \n '
@@ -21,19 +21,6 @@ PROMPT_JOIN = ' \n '
 
 def plain_labels(names: Iterable[str]) -> Tuple[Label, ...]:
   return tuple((name, name) for name in names)
-
-
-@dataclass(frozen=True)
-class PromptSpec:
-  """A prompt to run on every window of a document (before the window)."""
-  task: str
-  stage: int
-  tag: str
-  prefix: str
-  labels: Tuple[Label, ...]
-  threshold: float
-  flat_ner: bool = True
-  multi_label: bool = False
 
 
 def text_spans(result: CallResult) -> List[Entity]:
