@@ -99,6 +99,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 2
   print(f'gliner-beam: run {config.run_id}, model {config.model_id}, '
         f'tasks {", ".join(t.name for t in config.tasks)} -> {config.output}')
+  if config.input_topic:
+    print(f'note: --input_topic {config.input_topic}: the runner creates a '
+          'subscription for this job and deletes it when the job ends; '
+          'messages published while no job runs are not kept')
   try:
     summary = run_job(config, options)
   except Exception as exc:  # pylint: disable=broad-except

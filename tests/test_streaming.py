@@ -51,6 +51,10 @@ def test_pubsub_stream_to_windowed_parquet(marker_model, tmp_path,
     subscription = subscriber.subscription_path(PROJECT, 'docs-sub')
     publisher.create_topic(name=topic)
     subscriber.create_subscription(name=subscription, topic=topic)
+    out_topic = publisher.topic_path(PROJECT, 'enriched')
+    out_subscription = subscriber.subscription_path(PROJECT, 'enriched-sub')
+    publisher.create_topic(name=out_topic)
+    subscriber.create_subscription(name=out_subscription, topic=out_topic)
 
     from pipeline.build import build_pipeline
     from pipeline.run import parse
@@ -60,7 +64,7 @@ def test_pubsub_stream_to_windowed_parquet(marker_model, tmp_path,
         '--streaming', '--input_subscription', subscription, '--output',
         str(output), '--model', str(marker_model), '--labels', 'location',
         '--threshold', '0.3', '--window_seconds', str(WINDOW_SECONDS),
-        '--runner', 'BundleBasedDirectRunner'
+        '--runner', 'BundleBasedDirectRunner', '--output_topic', out_topic
     ])
     started = time.monotonic()
     pipeline = beam.Pipeline(options=options)
@@ -111,6 +115,9 @@ def test_pubsub_stream_to_windowed_parquet(marker_model, tmp_path,
       stop.set()
       result.cancel()
       beat.join(5)
+    pulled = subscriber.pull(subscription=out_subscription, max_messages=50,
+                             timeout=10)
+    messages = [json.loads(m.message.data) for m in pulled.received_messages]
 
   doc_files, docs = read_rows(output / 'documents')
   dead_files, dead = read_rows(output / 'dead_letter')
@@ -131,6 +138,10 @@ def test_pubsub_stream_to_windowed_parquet(marker_model, tmp_path,
   assert len(names) == len(set(names))
   assert all(n.split('-')[0] in ('documents', 'dead_letter', 'entities')
              for n in names)
+  # --output_topic: one JSON message per enriched document.
+  assert sorted(m['doc_id'] for m in messages) == sorted(
+      docs.column('doc_id').to_pylist())
+  assert all(m['run_id'] == config.run_id for m in messages)
   if entities is not None:
     assert entities.schema.equals(schemas.ENTITIES, check_metadata=False)
     texts = dict(DOCS, **{'raw-1': 'Raw text about Lisbon.'})
