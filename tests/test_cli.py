@@ -109,3 +109,22 @@ def test_cli_exit_code_and_single_line_in_a_real_process(tmp_path):
   assert proc.returncode == 2
   assert proc.stderr.strip() == (
       'error: --threshold: must be in [0, 1], got 2.0')
+
+
+@pytest.mark.parametrize('argv,option', [
+    (['--input_subscription', 'projects/p/subscriptions/s'],
+     '--input_subscription: needs --streaming'),
+    (['--streaming', '--input', 'x.parquet'], '--streaming: reads'),
+    (['--input', 'x.parquet', '--input_topic', 'projects/p/topics/t'],
+     '--input_topic: give only one source'),
+    (['--streaming', '--input_topic', 'projects/p/topics/t',
+      '--window_seconds', '0'], '--window_seconds: must be >= 1'),
+    (['--input', 'x.parquet', '--output_topic', 'projects/p/topics/t'],
+     '--output_topic: needs --streaming'),
+    (['--model_copies', '0', '--input', 'x.parquet'], '--model_copies:'),
+])
+def test_source_options_are_checked(argv, option, tmp_path, marker_model,
+                                    capsys):
+  rc = run_cli(argv + ['--output', tmp_path / 'o', '--model', marker_model])
+  assert rc == 2
+  assert error_line(capsys).startswith(f'error: {option}')
