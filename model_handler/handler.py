@@ -23,6 +23,12 @@ from transforms.records import CallResult, Entity, ModelCall
 _LOG = logging.getLogger(__name__)
 
 
+# Beam batches hold this many model batches' worth of subwords, so sorting
+# them by length before splitting (padded_groups) leaves little padding:
+# measured on a mixed-length corpus, padding fell from 29 % (x1) to 15 % (x4).
+SORT_BUFFER_BATCHES = 4
+
+
 def call_cost(call: ModelCall) -> int:
   """Batch weight of a call: the subwords the encoder will process."""
   return call.cost
@@ -65,12 +71,14 @@ class GlinerModelHandler(ModelHandler[ModelCall, PredictionResult, Any]):
       num_threads: Optional[int] = None,
       large_model: bool = False,
       model_copies: Optional[int] = None,
-      compile_model: bool = False):
+      compile_model: bool = False,
+      sort_buffer_batches: int = SORT_BUFFER_BATCHES):
     # min == max: a fixed subword budget instead of Beam's adaptive sizing,
-    # which would start at one element per batch.
+    # which would start at one element per batch. Each Beam batch is then
+    # split into model batches of `max_batch_tokens` padded subwords.
     super().__init__(
-        min_batch_size=max_batch_tokens,
-        max_batch_size=max_batch_tokens,
+        min_batch_size=max_batch_tokens * sort_buffer_batches,
+        max_batch_size=max_batch_tokens * sort_buffer_batches,
         element_size_fn=call_cost,
         large_model=large_model,
         model_copies=model_copies)

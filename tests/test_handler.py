@@ -1,5 +1,6 @@
 """The ModelHandler: batching budget, empty batches, per-window isolation,
 one model load per process, and windows that always fit the encoder."""
+import json
 import random
 
 import apache_beam as beam
@@ -70,13 +71,30 @@ def test_one_failing_window_does_not_fail_its_batch(marker_model):
   assert results['a'].spans and results['c'].spans
 
 
-def test_batches_stay_within_budget_in_a_pipeline(marker_model):
-  """RunInference over many windows: every window comes back exactly once."""
+class RecordingHandler(GlinerModelHandler):
+  """Appends the calls of every model batch to a file, to check the budget
+  where the model is actually called (the handler is pickled to workers)."""
+
+  def __init__(self, record_file, *args, **kwargs):
+    super().__init__(*args, **kwargs)
+    self.record_file = str(record_file)
+
+  def _infer(self, model, group):
+    with open(self.record_file, 'a') as out:
+      out.write(json.dumps([(c.window.record_key, c.cost) for c in group]))
+      out.write('\n')
+    return super()._infer(model, group)
+
+
+def test_batches_stay_within_budget_in_a_pipeline(marker_model, tmp_path):
+  """RunInference over many windows: every window comes back exactly once,
+  and no model batch exceeds the padded subword budget."""
   windows = [make_window(f'k{i}', 30 + i % 50, f'Paris and Rome number {i}.')
              for i in range(120)]
   loading.clear_model_cache()
   loads_before = loading.LOAD_COUNT['loads']
-  handler = GlinerModelHandler(str(marker_model), max_batch_tokens=300)
+  record = tmp_path / 'batches.jsonl'
+  handler = RecordingHandler(record, str(marker_model), max_batch_tokens=300)
   with TestPipeline(runner='FnApiRunner') as p:
     keys = (p | beam.Create(windows) | RunInference(handler)
             | beam.Map(lambda r: r.example.window.record_key))
@@ -84,6 +102,12 @@ def test_batches_stay_within_budget_in_a_pipeline(marker_model):
   # FnApiRunner runs its single worker in this process: one load for all
   # batches (at least 120 * 30 / 300 = 12 of them).
   assert loading.LOAD_COUNT['loads'] - loads_before == 1
+  batches = [json.loads(line) for line in record.read_text().splitlines()]
+  assert len(batches) >= 12
+  for batch in batches:
+    assert max(cost for _, cost in batch) * len(batch) <= 300
+  keys = [key for batch in batches for key, _ in batch]
+  assert sorted(keys) == sorted(key_of(w) for w in windows)
 
 
 def test_windows_fit_the_encoder_with_the_prompt(token_model):
