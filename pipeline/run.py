@@ -60,14 +60,18 @@ def arg_parser() -> argparse.ArgumentParser:
   return parser
 
 
-def parse(argv: List[str]):
-  """-> (JobConfig, PipelineOptions); raises OptionError on bad values."""
+def parse(argv: List[str], rename_labels: bool = True):
+  """-> (JobConfig, PipelineOptions); raises OptionError on bad values.
+
+  `rename_labels=False` leaves `--labels` to Beam (Dataflow job labels), for
+  launchers that pass the entity labels as `--entity_labels`.
+  """
   arg_parser().parse_known_args(argv)  # --help, and argparse's type errors
   try:
     argv = apply_profile(argv)
   except (KeyError, ValueError) as exc:
     raise OptionError('--profile', str(exc).strip("'")) from exc
-  beam_argv = rename_labels_flag(argv)
+  beam_argv = rename_labels_flag(argv) if rename_labels else list(argv)
   streaming = PipelineOptions(beam_argv).view_as(StandardOptions).streaming
   if not any(a == '--runner' or a.startswith('--runner=') for a in argv):
     runner = DEFAULT_STREAMING_RUNNER if streaming else DEFAULT_RUNNER
@@ -77,14 +81,19 @@ def parse(argv: List[str]):
   return config, options
 
 
-def run_job(config: JobConfig, options: PipelineOptions) -> RunSummary:
+def submit(config: JobConfig, options: PipelineOptions):
+  """Build and start the pipeline; returns the running PipelineResult."""
   stale = existing_outputs(config.output)
   if stale:  # validate() only lets this happen with --overwrite
     FileSystems.delete(stale)
-  started = time.monotonic()
   pipeline = beam.Pipeline(options=options)
   build_pipeline(pipeline, config)
-  result = pipeline.run()
+  return pipeline.run()
+
+
+def run_job(config: JobConfig, options: PipelineOptions) -> RunSummary:
+  started = time.monotonic()
+  result = submit(config, options)
   result.wait_until_finish()
   return collect(result, time.monotonic() - started)
 
