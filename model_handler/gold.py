@@ -19,6 +19,7 @@ import glob
 import json
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import (Dict, Iterable, Iterator, List, Mapping, Optional,
                     Sequence, Tuple)
 
@@ -26,6 +27,9 @@ Span = Tuple[int, int, str]  # (char start, char end exclusive, label)
 
 # CrossNER label names -> natural-language prompts (the model is prompted with
 # the description and reports the name). Names not listed are prompted as is.
+# The shared CrossNER copy lies beside the repository (read in place).
+DEFAULT_CROSSNER = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'crossner'
+
 CROSSNER_PROMPTS: Dict[str, str] = {
     'academicjournal': 'academic journal',
     'album': 'album',

@@ -45,10 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from model_handler import training  # noqa: E402
-from model_handler.gold import CROSSNER_PROMPTS, bio_to_spans, read_conll_lines  # noqa: E402,F401
-DEFAULT_CROSSNER = REPO.parent / "shared" / "data" / "crossner"
-if not DEFAULT_CROSSNER.exists():
-    DEFAULT_CROSSNER = Path("/work/shared/data/crossner")
+from model_handler.gold import CROSSNER_PROMPTS, DEFAULT_CROSSNER, bio_to_spans, read_conll_lines  # noqa: E402,F401
 SEED = 1234
 WORD_RE = re.compile(r"\w+(?:[-_]\w+)*|\S")  # gliner's word splitter
 MAIN_LABELS = ["person", "organization", "location"]

@@ -36,15 +36,12 @@ sys.path.insert(0, str(REPO))
 
 from model_handler import gold as goldlib  # noqa: E402
 
-DEFAULT_CROSSNER = REPO.parent / 'shared' / 'data' / 'crossner'
-if not DEFAULT_CROSSNER.exists():
-  DEFAULT_CROSSNER = Path('/work/shared/data/crossner')
 
 
 def arg_parser():
   ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   ap.add_argument('--base', default=str(REPO / 'models' / 'gliner-minilm-demo'))
-  ap.add_argument('--crossner', default=str(DEFAULT_CROSSNER))
+  ap.add_argument('--crossner', default=str(goldlib.DEFAULT_CROSSNER))
   ap.add_argument('--domains', nargs='+', default=['ai', 'literature', 'science'])
   ap.add_argument('--test-limit', type=int, default=200,
                   help='first N test sentences per domain (0: all)')
