@@ -35,7 +35,7 @@ class ModelSpec:
   real: bool = False  # trained weights (entity content is meaningful)
 
 
-MINILM = ModelSpec('minilm-markerV0', 'minilm', 'markerV0', real=True)
+MINILM = ModelSpec('minilm-demo-token_level', 'minilm', 'token_level', real=True)
 BASE_TOKEN = ModelSpec('deberta-base-random-token_level', 'base', 'token_level')
 BASE_MARKER = ModelSpec('deberta-base-random-markerV0', 'base', 'markerV0')
 TINY = ModelSpec('tiny-random-markerV0', 'tiny', 'markerV0')
