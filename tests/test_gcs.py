@@ -1,7 +1,6 @@
 """gs:// in and out, and models from gs://, against a real GCS emulator
 (gcp-storage-emulator, in process)."""
 import io
-import shutil
 
 import pyarrow as pa
 import pyarrow.parquet as pq

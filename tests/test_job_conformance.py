@@ -3,7 +3,6 @@
 Runs the real job (FnApiRunner) and the reference call on the same tiny model
 and texts, for both span modes.
 """
-import pyarrow as pa
 import pytest
 from gliner import GLiNER
 

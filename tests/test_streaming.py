@@ -2,7 +2,6 @@
 every message is accounted for, window files read back with the declared
 schemas, and a redelivered document is enriched once."""
 import json
-import os
 import threading
 import time
 

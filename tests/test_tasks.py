@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 
-import pyarrow as pa
 import pytest
 from gliner import GLiNER
 

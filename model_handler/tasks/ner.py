@@ -7,7 +7,7 @@ from typing import List, Optional, Sequence, Tuple
 from model_handler.merge import resolve_overlaps
 from model_handler.tasks.base import PromptSpec, Task, owned_document_spans
 from model_handler.tasks.base import plain_labels
-from transforms.records import CallResult, DeadLetter, Document, Entity, Label
+from transforms.records import CallResult, Document, Entity, Label
 
 
 def per_document_labels(value) -> Tuple[str, ...]:
