@@ -49,27 +49,9 @@ def default_cache_dir() -> Path:
 
 def base_encoder_config(vocab_size: int) -> dict:
   """deberta-v3-base's shape (relative attention only)."""
-  from transformers import DebertaV2Config
-  return DebertaV2Config(
-      vocab_size=vocab_size,
-      hidden_size=768,
-      num_hidden_layers=12,
-      num_attention_heads=12,
-      intermediate_size=3072,
-      hidden_act='gelu',
-      hidden_dropout_prob=0.0,
-      attention_probs_dropout_prob=0.0,
-      max_position_embeddings=512,
-      relative_attention=True,
-      position_buckets=256,
-      pos_att_type=['p2c', 'c2p'],
-      position_biased_input=False,
-      norm_rel_ebd='layer_norm',
-      share_att_key=True,
-      type_vocab_size=0,
-      layer_norm_eps=1e-7,
-      pad_token_id=0,
-  ).to_dict()
+  from tests.fixtures.tiny_models import deberta_v3_config
+  return deberta_v3_config(vocab_size, hidden_size=768, layers=12, heads=12,
+                           intermediate_size=3072)
 
 
 def build_base_model(out_dir: Path, span_mode: str, seed: int = 0) -> Path:
