@@ -68,7 +68,7 @@ def instrument(timers: Timers):
   from gliner.modeling.encoder import Encoder
   import model_handler.handler as handler_mod
   import model_handler.loading as loading_mod
-  import transforms.merge as merge_mod
+  import transforms.merge_windows as merge_mod
   import transforms.prepare as prepare_mod
 
   patches = []
@@ -296,7 +296,7 @@ def job_calls(model_dir: Path, texts: Sequence[str], argv: List[str]):
   import apache_beam as beam
   from pipeline.run import parse
   from transforms.prepare import PlanModelCallsFn
-  from transforms.records import Document
+  from common.records import Document
   config, _ = parse(argv)
   fn = PlanModelCallsFn(str(model_dir), config.tasks, config.window_overlap)
   fn.setup()

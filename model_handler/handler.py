@@ -17,8 +17,8 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from model_handler.loading import load_gliner
-from pipeline.metrics import NAMESPACE
-from transforms.records import CallResult, Entity, ModelCall
+from common.metrics import NAMESPACE
+from common.records import CallResult, Entity, ModelCall
 
 _LOG = logging.getLogger(__name__)
 

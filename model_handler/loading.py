@@ -10,9 +10,6 @@ from model_handler.checkpoint import resolve_model_dir
 
 _LOG = logging.getLogger(__name__)
 
-DTYPES = ('float32', 'bfloat16', 'float16')
-DEVICES = ('auto', 'cpu', 'cuda')
-
 # Process-wide count, so tests and the run summary can show how many times
 # this process built the model (RunInference should do it once per process).
 LOAD_COUNT = {'loads': 0}

@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List
 
-CONFIG_FILE = 'gliner_config.json'
+from model_handler.checkpoint import CONFIG_FILE
+
 WEIGHT_FILES = ('model.safetensors', 'pytorch_model.bin')
 DEFAULT_CACHE = os.path.join(tempfile.gettempdir(), 'gliner-beam-models')
 

@@ -15,7 +15,7 @@ from apache_beam.transforms import window
 from model_handler.handler import GlinerModelHandler
 from model_handler.tasks import RelationsTask
 from pipeline.config import JobConfig
-from transforms.merge import MergeResults
+from transforms.merge_windows import MergeResults
 from transforms.prepare import PrepareDocuments
 from transforms.read_parquet import ReadParquetDocuments
 from transforms.relations_stage import PlanStage2CallsFn
@@ -114,11 +114,11 @@ def build_pipeline(pipeline: beam.Pipeline,
     from transforms.streaming import document_message
     lineage = config.lineage()
     _ = (enriched['documents']
-         | 'DocumentMessages' >> beam.Map(document_message, lineage)
+         | 'DocumentMessages' >> beam.Map(document_message, lineage,
+                                         config.tasks)
          | 'PublishDocuments' >> beam.io.WriteToPubSub(config.output_topic))
   return {
       'documents': enriched['documents'],
       'dead_letter': dead
-  } | 'Write' >> WriteOutputs(config.output, config.lineage(),
-                               [t.name for t in config.tasks],
+  } | 'Write' >> WriteOutputs(config.output, config.lineage(), config.tasks,
                                windowed=config.streaming)

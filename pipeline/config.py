@@ -16,12 +16,13 @@ from typing import Dict, Optional, Tuple
 
 from apache_beam.io.filesystems import FileSystems
 
-from model_handler.checkpoint import CheckpointError
+from common.schemas import Lineage
+from common.text import label_list
+from model_handler.checkpoint import CONFIG_FILE, CheckpointError
 from model_handler.checkpoint import resolve_model_dir
-from model_handler.tasks import NerTask, Task
+from model_handler.tasks import NerTask, Task, table_schemas
 from model_handler.tasks.base import plain_labels
 from pipeline.task_config import TaskSpecError, load_tasks
-from transforms.schemas import Lineage, TABLES
 
 DEFAULT_LABELS = 'person,organization,location'
 
@@ -77,12 +78,7 @@ class JobConfig:
 
   def extra_columns(self) -> Tuple[str, ...]:
     """Input columns the tasks read per document."""
-    columns = []
-    for task in self.tasks:
-      for column in task.input_columns():
-        if column not in columns:
-          columns.append(column)
-    return tuple(columns)
+    return tuple(task_columns(self.tasks))
 
   def config_hash(self) -> str:
     canonical = json.dumps(self.task_config(), sort_keys=True, default=list)
@@ -92,21 +88,21 @@ class JobConfig:
     return Lineage(self.model_id, self.run_id, self.config_hash())
 
 
-
-def parse_labels(raw: Optional[str]) -> Tuple[str, ...]:
-  labels = []
-  for label in (raw or '').split(','):
-    label = ' '.join(label.split())
-    if label and label not in labels:
-      labels.append(label)
-  return tuple(labels)
+def task_columns(tasks) -> Dict[str, str]:
+  """Input columns the tasks read per document -> the task-file key that
+  names each (e.g. 'qa.questions_column')."""
+  columns: Dict[str, str] = {}
+  for task in tasks:
+    for column, key in task.input_columns().items():
+      columns.setdefault(column, f'{task.name}.{key}')
+  return columns
 
 
 def describe_model(ref: str, model_dir: Path) -> str:
   """A short, machine-independent model id for lineage columns."""
   if not Path(ref).expanduser().is_dir():
     return ref
-  digest = hashlib.sha256((model_dir / 'gliner_config.json').read_bytes())
+  digest = hashlib.sha256((model_dir / CONFIG_FILE).read_bytes())
   for weights in sorted(model_dir.glob('*.safetensors')) + sorted(
       model_dir.glob('*.bin')):
     digest.update(f'{weights.name}:{weights.stat().st_size}'.encode())
@@ -167,7 +163,7 @@ def _check_input(pattern: str, text_column: str,
 def existing_outputs(output: str) -> list:
   """Parquet files already in the output tables (a rerun would mix them)."""
   existing = []
-  for table in TABLES:
+  for table in table_schemas():
     pattern = FileSystems.join(output, table, '*.parquet')
     try:
       existing += [m.path for m in FileSystems.match([pattern])[0].metadata_list]
@@ -215,7 +211,7 @@ def resolve_tasks(opts) -> Tuple[Task, ...]:
     except TaskSpecError as exc:
       raise OptionError('--tasks', str(exc)) from exc
   raw = DEFAULT_LABELS if opts.entity_labels is None else opts.entity_labels
-  labels = parse_labels(raw)
+  labels = label_list(raw)
   if not labels:
     raise OptionError('--labels', 'no labels given (e.g. "person,location")')
   threshold = 0.5 if opts.threshold is None else opts.threshold
@@ -269,13 +265,8 @@ def validate(opts, streaming: bool = False) -> JobConfig:
   if not opts.text_column:
     raise OptionError('--text_column', 'must not be empty')
   model_id = check_model(opts.model)
-  task_columns = {}
-  for task in tasks:
-    for column in task.input_columns():
-      key = 'labels_column' if task.name == 'ner' else 'questions_column'
-      task_columns[column] = f'{task.name}.{key}'
   if opts.input:
-    _check_input(opts.input, opts.text_column, task_columns)
+    _check_input(opts.input, opts.text_column, task_columns(tasks))
   _check_output(opts.output, opts.overwrite)
   run_id = opts.run_id or (
       datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ') +

@@ -106,7 +106,7 @@ def predict(docs: Sequence[Tuple[str, str]], model: str,
   """
   import apache_beam as beam
   from pipeline.build import EnrichDocuments
-  from transforms.records import SourceRow
+  from common.records import SourceRow
 
   with tempfile.TemporaryDirectory(prefix='gliner-eval-') as tmp:
     config = ner_job_config(model, labels, threshold, tmp, flat_ner,

@@ -169,7 +169,7 @@ class ToTrainingExamplesFn(beam.DoFn):
 
 
 def conll_rows(pattern: str, limit: Optional[int] = None):
-  from transforms.records import SourceRow
+  from common.records import SourceRow
   rows = []
   for doc in goldlib.load_gold(pattern, 'conll', limit):
     rows.append(SourceRow(doc.id, doc.id, doc.text))

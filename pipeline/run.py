@@ -22,6 +22,7 @@ from pipeline.options import GlinerOptions, LABELS_ALIAS, LABELS_FLAG
 from pipeline.profiles import PROFILES, apply_profile
 from pipeline.options import add_job_arguments, rename_labels_flag
 from pipeline.summary import RunSummary, collect
+from transforms.emulators import use_anonymous_gcs_for_emulator
 
 # Never Beam's default DirectRunner: it first tries PrismRunner, which
 # downloads a binary and can hang offline.
@@ -67,6 +68,7 @@ def parse(argv: List[str], rename_labels: bool = True):
   launchers that pass the entity labels as `--entity_labels`.
   """
   arg_parser().parse_known_args(argv)  # --help, and argparse's type errors
+  use_anonymous_gcs_for_emulator()  # before start-up checks list gs:// paths
   try:
     argv = apply_profile(argv)
   except (KeyError, ValueError) as exc:

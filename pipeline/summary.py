@@ -7,7 +7,7 @@ from typing import Dict
 
 from apache_beam.metrics.metric import MetricsFilter
 
-from pipeline.metrics import NAMESPACE
+from common.metrics import NAMESPACE
 
 _LABELLED = re.compile(r'^(\w+)\[(.*)\]$')
 

@@ -4,7 +4,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tests.conftest import read_table, run_cli, write_parquet
-from transforms import schemas
+from model_handler.tasks import table_schemas
 
 
 def _invalid_utf8_string_column(values):
@@ -68,7 +68,7 @@ def test_every_row_is_accounted_for(marker_model, tmp_path):
 
   for table in ('entities', 'documents', 'dead_letter'):
     got = read_table(tmp_path / 'out', table)
-    assert got.schema.equals(schemas.TABLES[table], check_metadata=False)
+    assert got.schema.equals(table_schemas()[table], check_metadata=False)
     assert len(set(got.column('run_id').to_pylist())) <= 1
   entities = read_table(tmp_path / 'out', 'entities')
   n_by_doc = dict(zip(docs.column('source').to_pylist(),

@@ -16,7 +16,8 @@ from model_handler.checkpoint import resolve_model_dir  # noqa: E402
 from model_handler import remote  # noqa: E402
 from tests.conftest import run_cli  # noqa: E402
 from tests.emulators import gcs_emulator  # noqa: E402
-from transforms import schemas  # noqa: E402
+from common import schemas  # noqa: E402
+from model_handler.tasks import table_schemas  # noqa: E402
 
 BUCKET = 'gliner-beam-test'
 
@@ -64,7 +65,7 @@ def test_job_reads_and_writes_gs_with_model_from_gs(gcs, marker_model,
   entities = read_gcs_table(f'gs://{BUCKET}/out/entities/*.parquet')
   assert docs.num_rows == 2 and dead.num_rows == 1
   assert docs.schema.equals(schemas.DOCUMENTS, check_metadata=False)
-  assert entities.schema.equals(schemas.ENTITIES, check_metadata=False)
+  assert entities.schema.equals(table_schemas()['entities'], check_metadata=False)
   assert entities.num_rows > 0
   assert set(entities.column('model_id').to_pylist()) == {
       entities.column('model_id')[0].as_py()}

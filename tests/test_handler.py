@@ -11,11 +11,11 @@ from gliner import GLiNER
 
 from model_handler import loading
 from model_handler.handler import GlinerModelHandler, call_cost, padded_groups
-from model_handler.measure import TextMeasure
+from model_handler.text_measure import TextMeasure
 from model_handler.tasks import NerTask
 from model_handler.tasks.base import plain_labels
 from transforms.prepare import PlanModelCallsFn
-from transforms.records import Document, ModelCall, PromptSpec, Window
+from common.records import Document, ModelCall, PromptSpec, Window
 
 
 def make_window(key, cost, text='Paris is a city.', labels=('location', ),

@@ -7,7 +7,7 @@ import pytest
 from gliner import GLiNER
 
 from tests.conftest import read_table, run_cli, write_parquet
-from transforms import schemas
+from model_handler.tasks import table_schemas
 
 TEXTS = [
     'Barack Obama met Angela Merkel in Berlin on Tuesday.',
@@ -41,7 +41,7 @@ def test_job_entities_equal_bare_inference(model_fixture, request, tmp_path):
   assert expected_rows, 'the reference found nothing: comparison is empty'
 
   table = read_table(tmp_path / 'out', 'entities')
-  assert table.schema.equals(schemas.ENTITIES, check_metadata=False)
+  assert table.schema.equals(table_schemas()['entities'], check_metadata=False)
   got = sorted(
       zip(*(table.column(c).to_pylist()
             for c in ('doc_id', 'start', 'end', 'label', 'score'))))

@@ -8,7 +8,7 @@ from tests.conftest import read_table, run_cli, write_parquet
 from model_handler.tasks import NerTask
 from model_handler.tasks.base import plain_labels
 from transforms.prepare import PlanModelCallsFn
-from transforms.records import Document
+from common.records import Document
 
 LABELS = ('person', 'organization', 'location')
 FILLER = [

@@ -1,6 +1,6 @@
 """Offset mapping, ownership and cross-window overlap rules."""
-from model_handler.merge import resolve_overlaps, to_document_entities
-from transforms.records import Entity, Window
+from model_handler.span_rules import resolve_overlaps, to_document_entities
+from common.records import Entity, Window
 
 
 def window(text, char_start, own_start, own_end, doc_len=1000):

@@ -121,7 +121,8 @@ def test_pubsub_stream_to_windowed_parquet(marker_model, tmp_path,
   doc_files, docs = read_rows(output / 'documents')
   dead_files, dead = read_rows(output / 'dead_letter')
   entity_files, entities = read_rows(output / 'entities')
-  from transforms import schemas
+  from common import schemas
+  from model_handler.tasks import table_schemas
   assert docs.schema.equals(schemas.DOCUMENTS, check_metadata=False)
   assert dead.schema.equals(schemas.DEAD_LETTER, check_metadata=False)
   # Every message accounted for: 9 published, 1 redelivery dropped.
@@ -142,7 +143,7 @@ def test_pubsub_stream_to_windowed_parquet(marker_model, tmp_path,
       docs.column('doc_id').to_pylist())
   assert all(m['run_id'] == config.run_id for m in messages)
   if entities is not None:
-    assert entities.schema.equals(schemas.ENTITIES, check_metadata=False)
+    assert entities.schema.equals(table_schemas()['entities'], check_metadata=False)
     texts = dict(DOCS, **{'raw-1': 'Raw text about Lisbon.'})
     for row in entities.to_pylist():
       assert texts[row['doc_id']][row['start']:row['end']] == row['text']

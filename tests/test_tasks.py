@@ -11,7 +11,7 @@ from gliner import GLiNER
 from model_handler.tasks import classification, qa, relations, summary
 from tests.conftest import REPO, read_table, run_cli, write_parquet
 from tests.fixtures.tiny_models import tiny_model_dir
-from transforms import schemas
+from model_handler.tasks import table_schemas
 
 TEXTS = [
     'Marie Curie worked in Paris with Pierre Curie.',
@@ -78,7 +78,7 @@ def test_every_task_table_is_written_with_its_schema(all_tasks_run):
                 'classifications', 'extractions', 'documents',
                 'dead_letter'):
     got = read_table(all_tasks_run, table)
-    assert got.schema.equals(schemas.TABLES[table], check_metadata=False)
+    assert got.schema.equals(table_schemas()[table], check_metadata=False)
   assert read_table(all_tasks_run, 'documents').num_rows == len(TEXTS)
   texts = dict(zip(IDS, TEXTS))
   for table, cols in (('entities', ('start', 'end', 'text')),

@@ -3,8 +3,9 @@
 With `STORAGE_EMULATOR_HOST` set, Beam's GCS client would still look for
 Google credentials first (google.auth.default with retries: ~25 s per
 process, then anonymous). An emulator needs no credentials, so Beam's
-credential cache is primed with "anonymous" instead. Runs on import of the
-`transforms` package, i.e. in every worker process too.
+credential cache is primed with "anonymous" instead. Called where a job
+starts (pipeline.run) and in the `setup` of the job's DoFns that touch file
+systems, so worker processes get it too -- never as an import side effect.
 """
 import os
 

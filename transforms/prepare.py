@@ -14,14 +14,14 @@ from apache_beam.metrics import Metrics
 
 from model_handler.checkpoint import resolve_model_dir
 from model_handler.tasks import PromptSpec, Task
-from pipeline.metrics import NAMESPACE
-from transforms.records import DeadLetter, Document, ModelCall, SourceRow
-from transforms.records import Window
+from common.metrics import NAMESPACE
+from common.records import DEAD_LETTER, DeadLetter, Document, ModelCall, SourceRow
+from common.records import Window
+from transforms.emulators import use_anonymous_gcs_for_emulator
 from transforms.windowing import WindowingError
 from transforms.windowing import default_overlap
 from transforms.windowing import plan_windows
 
-DEAD = 'dead_letter'
 
 
 def validate_row(row: SourceRow,
@@ -58,7 +58,7 @@ class ValidateRowsFn(beam.DoFn):
   def process(self, row: SourceRow):
     result = validate_row(row, self._max_doc_chars)
     if isinstance(result, DeadLetter):
-      yield beam.pvalue.TaggedOutput(DEAD, result)
+      yield beam.pvalue.TaggedOutput(DEAD_LETTER, result)
     else:
       yield result
 
@@ -83,7 +83,8 @@ class PlanModelCallsFn(beam.DoFn):
     self._subwords = Metrics.distribution(NAMESPACE, 'call_subwords')
 
   def setup(self):
-    from model_handler.measure import TextMeasure
+    from model_handler.text_measure import TextMeasure
+    use_anonymous_gcs_for_emulator()
     self._measure = TextMeasure(resolve_model_dir(self._model_ref))
 
   def process(self, doc: Document) -> Iterator:
@@ -95,17 +96,17 @@ class PlanModelCallsFn(beam.DoFn):
       task_prompts, task_dead = task.prompts(doc)
       prompts.extend(task_prompts)
       for letter in task_dead:
-        yield beam.pvalue.TaggedOutput(DEAD, letter)
+        yield beam.pvalue.TaggedOutput(DEAD_LETTER, letter)
     if not prompts:
       yield beam.pvalue.TaggedOutput(
-          DEAD, DeadLetter(doc.record_key, doc.doc_id, 'task_input',
+          DEAD_LETTER, DeadLetter(doc.record_key, doc.doc_id, 'task_input',
                            'no task has input for this document', doc.text))
       return
     try:
       calls = self._calls_for(doc, prompts)
     except WindowingError as exc:
       yield beam.pvalue.TaggedOutput(
-          DEAD, DeadLetter(doc.record_key, doc.doc_id, 'window', str(exc),
+          DEAD_LETTER, DeadLetter(doc.record_key, doc.doc_id, 'window', str(exc),
                            doc.text))
       return
     for call in calls:
@@ -186,10 +187,10 @@ class PrepareDocuments(beam.PTransform):
 
   def expand(self, rows):
     validated = rows | 'Validate' >> beam.ParDo(
-        ValidateRowsFn(self._max_doc_chars)).with_outputs(DEAD, main='docs')
+        ValidateRowsFn(self._max_doc_chars)).with_outputs(DEAD_LETTER, main='docs')
     planned = validated.docs | 'PlanCalls' >> beam.ParDo(
         PlanModelCallsFn(self._model_ref, self._tasks,
-                         self._overlap)).with_outputs(DEAD, main='calls')
-    dead = ((validated[DEAD], planned[DEAD])
+                         self._overlap)).with_outputs(DEAD_LETTER, main='calls')
+    dead = ((validated[DEAD_LETTER], planned[DEAD_LETTER])
             | 'FlattenDead' >> beam.Flatten())
     return planned.calls, dead

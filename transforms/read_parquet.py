@@ -17,10 +17,10 @@ from apache_beam.metrics import Metrics
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.metrics import NAMESPACE
-from transforms.records import DeadLetter, SourceRow
+from common.metrics import NAMESPACE
+from common.records import DEAD_LETTER, DeadLetter, SourceRow
+from transforms.emulators import use_anonymous_gcs_for_emulator
 
-DEAD = 'dead_letter'
 
 
 class RowGroup(NamedTuple):
@@ -55,13 +55,16 @@ class ListRowGroupsFn(beam.DoFn):
   def __init__(self):
     self._read = Metrics.counter(NAMESPACE, 'documents_read')
 
+  def setup(self):
+    use_anonymous_gcs_for_emulator()
+
   def process(self, path: str) -> Iterator:
     try:
       metadata = open_parquet(path).metadata
     except Exception as exc:  # pylint: disable=broad-except
       self._read.inc()  # an unreadable file counts as one input
       yield beam.pvalue.TaggedOutput(
-          DEAD,
+          DEAD_LETTER,
           DeadLetter(path, None, 'read',
                      f'cannot read Parquet footer: {type(exc).__name__}: {exc}'))
       return
@@ -79,6 +82,9 @@ class ReadRowGroupFn(beam.DoFn):
     self._id_column = id_column
     self._extra_columns = tuple(extra_columns)
     self._read = Metrics.counter(NAMESPACE, 'documents_read')
+
+  def setup(self):
+    use_anonymous_gcs_for_emulator()
 
   def process(self, group: RowGroup) -> Iterator:
     try:
@@ -100,7 +106,7 @@ class ReadRowGroupFn(beam.DoFn):
       self._read.inc(group.num_rows)
       for offset in range(group.num_rows):
         yield beam.pvalue.TaggedOutput(
-            DEAD,
+            DEAD_LETTER,
             DeadLetter(source_key(group.path, group.first_row + offset), None,
                        'read', reason))
       return
@@ -135,13 +141,13 @@ class ReadParquetDocuments(beam.PTransform):
         | 'Match' >> fileio.MatchFiles(self._pattern)
         | 'Path' >> beam.Map(lambda metadata: metadata.path)
         | 'ListRowGroups' >> beam.ParDo(ListRowGroupsFn()).with_outputs(
-            DEAD, main='groups'))
+            DEAD_LETTER, main='groups'))
     rows = (
         groups.groups
         | 'Spread' >> beam.Reshuffle()
         | 'ReadRowGroups' >> beam.ParDo(
             ReadRowGroupFn(self._text_column, self._id_column,
                            self._extra_columns)).with_outputs(
-                DEAD, main='rows'))
-    dead = (groups[DEAD], rows[DEAD]) | 'FlattenReadDead' >> beam.Flatten()
+                DEAD_LETTER, main='rows'))
+    dead = (groups[DEAD_LETTER], rows[DEAD_LETTER]) | 'FlattenReadDead' >> beam.Flatten()
     return rows.rows, dead

@@ -16,12 +16,10 @@ from typing import Optional, Tuple
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipeline.metrics import NAMESPACE
-from transforms.records import DeadLetter, SourceRow
+from common.metrics import NAMESPACE
+from common.records import DEAD_LETTER, DeadLetter, SourceRow
 
-DEAD = 'dead_letter'
 HEARTBEAT_ATTRIBUTE = 'gliner_beam_heartbeat'
-FORMATS = ('auto', 'json', 'text')
 
 
 def parse_message(data: bytes, attributes: dict, message_id: str,
@@ -73,7 +71,7 @@ class ParseMessagesFn(beam.DoFn):
                            self._format, self._id_attribute,
                            self._extra_columns)
     if isinstance(parsed, DeadLetter):
-      yield beam.pvalue.TaggedOutput(DEAD, parsed)
+      yield beam.pvalue.TaggedOutput(DEAD_LETTER, parsed)
     else:
       yield parsed
 
@@ -117,5 +115,5 @@ class ReadPubSubDocuments(beam.PTransform):
         | 'ParseMessages' >> beam.ParDo(
             ParseMessagesFn(self._format, self._id_attribute,
                             self._extra_columns)).with_outputs(
-                                DEAD, main='rows'))
-    return parsed.rows, parsed[DEAD]
+                                DEAD_LETTER, main='rows'))
+    return parsed.rows, parsed[DEAD_LETTER]

@@ -5,14 +5,15 @@ import apache_beam as beam
 
 from model_handler.checkpoint import resolve_model_dir
 from model_handler.tasks.relations import RelationsTask
+from transforms.emulators import use_anonymous_gcs_for_emulator
 from transforms.prepare import make_call
-from transforms.records import CallResult, DeadLetter
+from common.records import DEAD_LETTER, CallResult, DeadLetter
 
 
 class PlanStage2CallsFn(beam.DoFn):
   """Stage-1 relation results -> stage-2 calls whose labels fit the window."""
 
-  DEAD = 'dead_letter'
+  DEAD = DEAD_LETTER
 
   def __init__(self, model_ref: str, task: RelationsTask):
     self._model_ref = model_ref
@@ -20,7 +21,8 @@ class PlanStage2CallsFn(beam.DoFn):
     self._measure = None
 
   def setup(self):
-    from model_handler.measure import TextMeasure
+    from model_handler.text_measure import TextMeasure
+    use_anonymous_gcs_for_emulator()
     self._measure = TextMeasure(resolve_model_dir(self._model_ref))
 
   def process(self, result: CallResult):

@@ -1,34 +1,46 @@
 """Typed Parquet sinks: one directory per table under the output root."""
 from __future__ import annotations
 
-from typing import Dict, Iterable, List
+from typing import Dict, Sequence
 
 import apache_beam as beam
+import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.parquetio import WriteToParquet
 from apache_beam.metrics import Metrics
 
-from pipeline.metrics import NAMESPACE
-from transforms import schemas
-from transforms.schemas import Lineage
+from common import schemas
+from common.metrics import NAMESPACE
+from common.records import DEAD_LETTER
+from common.schemas import Lineage
+from model_handler.tasks import Task
 
 
 def table_dir(output: str, table: str) -> str:
   return FileSystems.join(output, table)
 
 
+def output_tables(tasks: Sequence[Task]) -> Dict[str, pa.Schema]:
+  """Tables a run writes -> schema: one per configured task, then
+  documents and dead_letter."""
+  tables = {task.table: task.schema() for task in tasks}
+  tables.update(schemas.SHARED_TABLES)
+  return tables
+
+
 class WriteTable(beam.PTransform):
   """Row dicts -> ``<output>/<table>/part-SSSSS-of-NNNNN.parquet``."""
 
-  def __init__(self, output: str, table: str):
+  def __init__(self, output: str, table: str, schema: pa.Schema):
     super().__init__()
     self._output = output
     self._table = table
+    self._schema = schema
 
   def expand(self, rows):
     return rows | WriteToParquet(
         table_dir(self._output, self._table) + '/part',
-        schemas.TABLES[self._table],
+        self._schema,
         file_name_suffix='.parquet')
 
 
@@ -46,58 +58,50 @@ class CountDeadLetter(beam.DoFn):
     yield schemas.dead_letter_row(letter, lineage)
 
 
-class TableRows(beam.DoFn):
-  """Enriched documents -> rows of one task table, counted per table."""
+class TaskRowsFn(beam.DoFn):
+  """Enriched documents -> rows of one task's table, counted per table."""
 
-  def __init__(self, table: str):
-    self._table = table
-    self._rows = Metrics.counter(NAMESPACE, f'rows[{table}]')
+  def __init__(self, task: Task):
+    self._task = task
+    self._rows = Metrics.counter(NAMESPACE, f'rows[{task.table}]')
 
   def process(self, doc, lineage: Lineage):
-    for row in schemas.TASK_ROWS[self._table](doc, lineage):
+    for columns in self._task.rows(doc.outputs.get(self._task.name, ())):
       self._rows.inc()
-      yield row
-
-
-def output_tables(task_names: Iterable[str]) -> List[str]:
-  """Tables a run writes: one per configured task, documents, dead_letter."""
-  tables = [schemas.TASK_TABLES[name] for name in task_names]
-  return tables + ['documents', 'dead_letter']
+      yield schemas.task_row(doc, columns, lineage)
 
 
 class WriteOutputs(beam.PTransform):
   """Enriched documents and dead letters -> the configured tasks' tables plus
   documents and dead_letter, each row stamped with the run's lineage."""
 
-  def __init__(self, output: str, lineage: Lineage,
-               task_names: Iterable[str], windowed: bool = False):
+  def __init__(self, output: str, lineage: Lineage, tasks: Sequence[Task],
+               windowed: bool = False):
     super().__init__()
     self._output = output
     self._lineage = lineage
-    self._tables = output_tables(task_names)
+    self._tasks = tuple(tasks)
     # Streaming: one file per table, window and pane (see transforms.streaming).
     self._windowed = windowed
 
   def expand(self, inputs: Dict[str, beam.PCollection]):
-    documents, dead = inputs['documents'], inputs['dead_letter']
+    documents, dead = inputs['documents'], inputs[DEAD_LETTER]
     lineage = self._lineage
     rows = {
-        'documents':
-            documents | 'DocumentRows' >> beam.Map(schemas.document_row,
-                                                   lineage),
-        'dead_letter':
-            dead | 'DeadLetterRows' >> beam.ParDo(CountDeadLetter(), lineage),
+        task.table: documents | f'{task.table}Rows' >> beam.ParDo(
+            TaskRowsFn(task), lineage) for task in self._tasks
     }
-    for table in self._tables:
-      if table not in rows:
-        rows[table] = documents | f'{table}Rows' >> beam.ParDo(
-            TableRows(table), lineage)
+    rows['documents'] = documents | 'DocumentRows' >> beam.Map(
+        schemas.document_row, lineage)
+    rows[DEAD_LETTER] = dead | 'DeadLetterRows' >> beam.ParDo(
+        CountDeadLetter(), lineage)
     if self._windowed:
       from transforms.streaming import WriteWindowedTable
       writer = WriteWindowedTable
     else:
       writer = WriteTable
     return {
-        table: rows[table] | f'Write_{table}' >> writer(self._output, table)
-        for table in self._tables
+        table: rows[table] | f'Write_{table}' >> writer(self._output, table,
+                                                        schema)
+        for table, schema in output_tables(self._tasks).items()
     }

@@ -3,7 +3,7 @@ and an optional Pub/Sub topic of enriched documents."""
 from __future__ import annotations
 
 import json
-from typing import Iterable, Tuple
+from typing import Iterable, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -11,9 +11,10 @@ from apache_beam.metrics import Metrics
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.metrics import NAMESPACE
-from transforms import schemas
-from transforms.records import EnrichedDocument, SourceRow
+from common.metrics import NAMESPACE
+from common.records import EnrichedDocument, SourceRow
+from model_handler.tasks import Task
+from transforms.emulators import use_anonymous_gcs_for_emulator
 from transforms.sinks import table_dir
 
 
@@ -55,9 +56,13 @@ class WriteWindowFileFn(beam.DoFn):
   file instead of adding a second copy.
   """
 
-  def __init__(self, output: str, table: str):
+  def __init__(self, output: str, table: str, schema: pa.Schema):
     self._output = output
     self._table = table
+    self._schema = schema
+
+  def setup(self):
+    use_anonymous_gcs_for_emulator()
 
   def process(self, keyed, window=beam.DoFn.WindowParam,
               pane=beam.DoFn.PaneInfoParam):
@@ -67,7 +72,7 @@ class WriteWindowFileFn(beam.DoFn):
     name = window_file_name(self._table, window, pane.index)
     final = FileSystems.join(directory, name)
     temp = FileSystems.join(directory, '.tmp-' + name)
-    table = pa.Table.from_pylist(rows, schema=schemas.TABLES[self._table])
+    table = pa.Table.from_pylist(rows, schema=self._schema)
     with FileSystems.create(temp) as handle:
       pq.write_table(table, handle)
     if FileSystems.exists(final):
@@ -78,31 +83,31 @@ class WriteWindowFileFn(beam.DoFn):
 
 
 class WriteWindowedTable(beam.PTransform):
-  def __init__(self, output: str, table: str):
+  def __init__(self, output: str, table: str, schema: pa.Schema):
     super().__init__()
     self._output = output
     self._table = table
+    self._schema = schema
 
   def expand(self, rows):
     return (rows
             | 'KeyByTable' >> beam.Map(lambda row: (self._table, row))
             | 'GroupWindow' >> beam.GroupByKey()
             | 'WriteFile' >> beam.ParDo(
-                WriteWindowFileFn(self._output, self._table)))
+                WriteWindowFileFn(self._output, self._table, self._schema)))
 
 
-def document_message(doc: EnrichedDocument, lineage) -> bytes:
-  """One JSON message per enriched document, for downstream consumers."""
+def document_message(doc: EnrichedDocument, lineage,
+                     tasks: Sequence[Task]) -> bytes:
+  """One JSON message per enriched document, for downstream consumers:
+  each task's rows (its own columns) under its table's name."""
   body = {
       'doc_id': doc.doc_id,
       'n_windows': doc.n_windows,
       **lineage.as_dict(),
   }
-  for table, rows_of in schemas.TASK_ROWS.items():
-    rows = [{
-        k: v for k, v in row.items() if k not in ('doc_id', 'model_id',
-                                                  'run_id', 'config_hash')
-    } for row in rows_of(doc, lineage)]
+  for task in tasks:
+    rows = list(task.rows(doc.outputs.get(task.name, ())))
     if rows:
-      body[table] = rows
+      body[task.table] = rows
   return json.dumps(body, sort_keys=True).encode('utf-8')

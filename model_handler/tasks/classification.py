@@ -6,12 +6,15 @@ when its text is one of the configured classes.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Dict, Sequence, Tuple
 
+import pyarrow as pa
+
+from common.records import CallResult, ClassScore, Document
+from model_handler.tasks import keys as spec
 from model_handler.tasks.base import PROMPT_JOIN, PromptSpec, Task
 from model_handler.tasks.base import plain_labels
-from transforms.records import CallResult, ClassScore, Document
 
 INSTRUCTION = 'Classify text into the following classes: {}'
 LABELS = plain_labels(['match'])
@@ -27,6 +30,17 @@ class ClassificationTask(Task):
   multi_label: bool = False
   threshold: float = 0.5
   name: str = 'classification'
+
+  keys = {
+      'classes': spec.Key(spec.strings, required=True),
+      'multi_label': spec.Key(spec.boolean),
+      'threshold': spec.Key(spec.threshold),
+  }
+  table = 'classifications'
+  columns = (
+      pa.field('label', pa.string(), nullable=False),
+      pa.field('score', pa.float64(), nullable=False),
+  )
 
   def prompts(self, doc: Document):
     return [
@@ -50,5 +64,5 @@ class ClassificationTask(Task):
       ranked = ranked[:1]
     return tuple(ClassScore(label, score) for label, score in ranked)
 
-  def spec_dict(self):
-    return asdict(self)
+  def row_columns(self, record: ClassScore):
+    return {'label': record.label, 'score': float(record.score)}

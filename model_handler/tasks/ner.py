@@ -1,13 +1,17 @@
 """Named-entity recognition: the plain GLiNER prompt (labels only)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
-from model_handler.merge import resolve_overlaps
+import pyarrow as pa
+
+from common.records import CallResult, Document, Entity, Label
+from common.text import label_list
+from model_handler.span_rules import resolve_overlaps
+from model_handler.tasks import keys as spec
 from model_handler.tasks.base import PromptSpec, Task, owned_document_spans
-from model_handler.tasks.base import plain_labels
-from transforms.records import CallResult, Document, Entity, Label
+from model_handler.tasks.base import plain_labels, span_columns
 
 
 def per_document_labels(value) -> Tuple[str, ...]:
@@ -17,14 +21,11 @@ def per_document_labels(value) -> Tuple[str, ...]:
   if isinstance(value, str) or not hasattr(value, '__iter__'):
     raise ValueError(
         f'label column is not a list of strings but {type(value).__name__}')
-  labels = []
   for item in value:
     if not isinstance(item, str):
       raise ValueError(
           f'label column holds a {type(item).__name__}, not a string')
-    item = ' '.join(item.split())
-    if item and item not in labels:
-      labels.append(item)
+  labels = label_list(value)
   if not labels:
     raise ValueError('label column holds no labels')
   return tuple(labels)
@@ -41,8 +42,29 @@ class NerTask(Task):
   labels_column: Optional[str] = None
   name: str = 'ner'
 
-  def input_columns(self) -> Tuple[str, ...]:
-    return (self.labels_column, ) if self.labels_column else ()
+  keys = {
+      'labels': spec.Key(spec.labels),
+      'labels_column': spec.Key(spec.text),
+      'threshold': spec.Key(spec.threshold),
+      'flat_ner': spec.Key(spec.boolean),
+      'multi_label': spec.Key(spec.boolean),
+  }
+  table = 'entities'
+  columns = (
+      pa.field('start', pa.int64(), nullable=False),
+      pa.field('end', pa.int64(), nullable=False),
+      pa.field('text', pa.string(), nullable=False),
+      pa.field('label', pa.string(), nullable=False),
+      pa.field('score', pa.float64(), nullable=False),
+  )
+
+  @classmethod
+  def check_spec(cls, kwargs):
+    if not kwargs.get('labels') and not kwargs.get('labels_column'):
+      raise spec.TaskSpecError('ner.labels: give labels or a labels_column')
+
+  def input_columns(self):
+    return {self.labels_column: 'labels_column'} if self.labels_column else {}
 
   def prompts(self, doc: Document):
     labels, dead = self.labels, []
@@ -70,7 +92,5 @@ class NerTask(Task):
       entities = resolve_overlaps(entities, self.flat_ner, self.multi_label)
     return tuple(sorted(entities, key=lambda e: (e.start, e.end, e.label)))
 
-  def spec_dict(self):
-    return asdict(self)
-
-
+  def row_columns(self, record: Entity):
+    return span_columns(record)

@@ -1,12 +1,16 @@
 """Open extraction: a free instruction, spans reported under one label."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Sequence, Tuple
 
+import pyarrow as pa
+
+from common.records import CallResult, Document, Entity
+from model_handler.tasks import keys as spec
 from model_handler.tasks.base import PROMPT_JOIN, PromptSpec, Task
 from model_handler.tasks.base import owned_document_spans, plain_labels
-from transforms.records import CallResult, Document, Entity
+from model_handler.tasks.base import span_columns
 
 
 @dataclass(frozen=True)
@@ -15,6 +19,20 @@ class OpenExtractionTask(Task):
   label: str = 'match'
   threshold: float = 0.5
   name: str = 'open_extraction'
+
+  keys = {
+      'prompt': spec.Key(spec.text, required=True),
+      'label': spec.Key(spec.text),
+      'threshold': spec.Key(spec.threshold),
+  }
+  table = 'extractions'
+  columns = (
+      pa.field('label', pa.string(), nullable=False),
+      pa.field('start', pa.int64(), nullable=False),
+      pa.field('end', pa.int64(), nullable=False),
+      pa.field('text', pa.string(), nullable=False),
+      pa.field('score', pa.float64(), nullable=False),
+  )
 
   def prompts(self, doc: Document):
     return [
@@ -27,5 +45,5 @@ class OpenExtractionTask(Task):
     spans = [s for r in results for s in owned_document_spans(r)]
     return tuple(sorted(spans, key=lambda e: (e.start, e.end)))
 
-  def spec_dict(self):
-    return asdict(self)
+  def row_columns(self, record: Entity):
+    return span_columns(record)

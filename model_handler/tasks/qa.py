@@ -6,12 +6,15 @@ The reference pipeline used only the first question; here every question
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import pyarrow as pa
+
+from common.records import Answer, CallResult, Document, Entity
+from model_handler.tasks import keys as spec
 from model_handler.tasks.base import PROMPT_JOIN, PromptSpec, Task
 from model_handler.tasks.base import owned_document_spans, plain_labels
-from transforms.records import Answer, CallResult, Document, Entity
 
 INSTRUCTION = 'Answer the following question: {}'
 LABELS = plain_labels(['answer'])
@@ -47,8 +50,31 @@ class QaTask(Task):
   top_k: int = 1
   name: str = 'qa'
 
+  keys = {
+      'questions': spec.Key(spec.strings),
+      'questions_column': spec.Key(spec.text),
+      'threshold': spec.Key(spec.threshold),
+      'top_k': spec.Key(spec.positive_int),
+  }
+  table = 'answers'
+  columns = (
+      pa.field('question', pa.string(), nullable=False),
+      pa.field('answer', pa.string(), nullable=False),
+      pa.field('start', pa.int64(), nullable=False),
+      pa.field('end', pa.int64(), nullable=False),
+      pa.field('score', pa.float64(), nullable=False),
+      pa.field('rank', pa.int64(), nullable=False),
+  )
+
+  @classmethod
+  def check_spec(cls, kwargs):
+    if not kwargs.get('questions') and not kwargs.get('questions_column'):
+      raise spec.TaskSpecError(
+          'qa.questions: give questions or a questions_column')
+
   def input_columns(self):
-    return (self.questions_column, ) if self.questions_column else ()
+    return ({self.questions_column: 'questions_column'}
+            if self.questions_column else {})
 
   def prompts(self, doc: Document):
     questions, dead = list(self.questions), []
@@ -83,5 +109,12 @@ class QaTask(Task):
           Answer(question, span, rank) for rank, span in enumerate(best, 1))
     return tuple(answers)
 
-  def spec_dict(self):
-    return asdict(self)
+  def row_columns(self, record: Answer):
+    return {
+        'question': record.question,
+        'answer': record.answer.text,
+        'start': record.answer.start,
+        'end': record.answer.end,
+        'score': float(record.answer.score),
+        'rank': record.rank,
+    }

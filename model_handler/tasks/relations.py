@@ -9,12 +9,15 @@ encoder together with the window.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Sequence, Tuple
 
+import pyarrow as pa
+
+from common.records import CallResult, Document, Entity, Label, Relation
+from model_handler.tasks import keys as spec
 from model_handler.tasks.base import PROMPT_JOIN, PromptSpec, Task
 from model_handler.tasks.base import owned_document_spans, text_spans
-from transforms.records import CallResult, Document, Entity, Label, Relation
 
 INSTRUCTION = 'Extract relationships between entities from the text: '
 PREFIX = INSTRUCTION + PROMPT_JOIN
@@ -34,6 +37,28 @@ class RelationsTask(Task):
   # Subwords kept free in every window for stage-2 labels.
   label_budget: int = 96
   name: str = 'relations'
+
+  keys = {
+      'relations': spec.Key(spec.strings, required=True),
+      'entity_labels': spec.Key(spec.labels),
+      'ner_threshold': spec.Key(spec.threshold),
+      'relation_threshold': spec.Key(spec.threshold),
+      'label_budget': spec.Key(spec.positive_int),
+  }
+  table = 'relations'
+  columns = (
+      pa.field('source_text', pa.string(), nullable=False),
+      pa.field('source_start', pa.int64(), nullable=False),
+      pa.field('source_end', pa.int64(), nullable=False),
+      pa.field('source_label', pa.string(), nullable=False),
+      pa.field('relation', pa.string(), nullable=False),
+      pa.field('target_text', pa.string(), nullable=False),
+      pa.field('target_start', pa.int64(), nullable=False),
+      pa.field('target_end', pa.int64(), nullable=False),
+      # The stage-1 label of the target span; null when stage 1 missed it.
+      pa.field('target_label', pa.string(), nullable=True),
+      pa.field('score', pa.float64(), nullable=False),
+  )
 
   @property
   def reserve_subwords(self) -> int:  # type: ignore[override]
@@ -112,5 +137,16 @@ class RelationsTask(Task):
                                   r.target.end))
     return tuple(relations)
 
-  def spec_dict(self):
-    return asdict(self)
+  def row_columns(self, record: Relation):
+    return {
+        'source_text': record.source.text,
+        'source_start': record.source.start,
+        'source_end': record.source.end,
+        'source_label': record.source.label,
+        'relation': record.relation,
+        'target_text': record.target.text,
+        'target_start': record.target.start,
+        'target_end': record.target.end,
+        'target_label': record.target.label or None,
+        'score': float(record.score),
+    }

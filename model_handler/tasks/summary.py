@@ -1,12 +1,16 @@
 """Extractive summarisation: spans labelled `summary`, in document order."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
+import pyarrow as pa
+
+from common.records import CallResult, Document, Entity
+from model_handler.tasks import keys as spec
 from model_handler.tasks.base import PROMPT_JOIN, PromptSpec, Task
 from model_handler.tasks.base import owned_document_spans, plain_labels
-from transforms.records import CallResult, Document, Entity
+from model_handler.tasks.base import span_columns
 
 INSTRUCTION = ('Summarize the following text highlighting the most important '
                'information:')
@@ -20,6 +24,18 @@ class SummaryTask(Task):
   max_sentences: Optional[int] = None
   name: str = 'summary'
 
+  keys = {
+      'threshold': spec.Key(spec.threshold),
+      'max_sentences': spec.Key(spec.positive_int),
+  }
+  table = 'summaries'
+  columns = (
+      pa.field('start', pa.int64(), nullable=False),
+      pa.field('end', pa.int64(), nullable=False),
+      pa.field('text', pa.string(), nullable=False),
+      pa.field('score', pa.float64(), nullable=False),
+  )
+
   def prompts(self, doc: Document):
     return [PromptSpec(self.name, 1, '', PREFIX, LABELS, self.threshold)], []
 
@@ -31,5 +47,5 @@ class SummaryTask(Task):
       spans = spans[:self.max_sentences]
     return tuple(sorted(spans, key=lambda e: (e.start, e.end)))
 
-  def spec_dict(self):
-    return asdict(self)
+  def row_columns(self, record: Entity):
+    return span_columns(record, label=False)

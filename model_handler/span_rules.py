@@ -7,7 +7,7 @@ from __future__ import annotations
 import bisect
 from typing import Iterable, List, Sequence
 
-from transforms.records import Entity, Window
+from common.records import Entity, Window
 
 
 def to_document_entities(window: Window,

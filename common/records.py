@@ -11,6 +11,9 @@ from typing import Any, Dict, Optional, Tuple
 # A label as the model sees it: (name written to the output, prompt text).
 Label = Tuple[str, str]
 
+# The tagged output (and table) every stage sends rejected inputs to.
+DEAD_LETTER = 'dead_letter'
+
 
 @dataclass(frozen=True)
 class SourceRow:
@@ -150,15 +153,17 @@ class ClassScore:
 
 @dataclass(frozen=True)
 class EnrichedDocument:
-  """A document with all windows merged back, per task."""
+  """A document with all windows merged back: each task's output (a tuple of
+  that task's records) under the task's name, so a new task needs no new
+  field here."""
   record_key: str
   doc_id: str
   n_chars: int
   n_words: int
   n_windows: int
-  entities: Tuple[Entity, ...] = ()
-  relations: Tuple[Relation, ...] = ()
-  answers: Tuple[Answer, ...] = ()
-  summaries: Tuple[Entity, ...] = ()
-  classifications: Tuple[ClassScore, ...] = ()
-  extractions: Tuple[Entity, ...] = ()
+  outputs: Dict[str, Tuple[Any, ...]] = field(default_factory=dict)
+
+  @property
+  def entities(self) -> Tuple[Entity, ...]:
+    """The NER output (the `documents` table counts it)."""
+    return tuple(self.outputs.get('ner', ()))

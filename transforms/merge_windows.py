@@ -7,13 +7,10 @@ from typing import Dict, Iterable, Sequence, Tuple
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from common.metrics import NAMESPACE
+from common.records import DEAD_LETTER, CallResult, DeadLetter, EnrichedDocument
 from model_handler.tasks import Task
-from pipeline.metrics import NAMESPACE
-from transforms.records import CallResult, DeadLetter, EnrichedDocument
 
-from transforms.schemas import TASK_TABLES
-
-DEAD = 'dead_letter'
 
 
 def merge_document(record_key: str, results: Iterable[CallResult],
@@ -39,14 +36,12 @@ def merge_document(record_key: str, results: Iterable[CallResult],
   by_task: Dict[str, list] = {}
   for result in results:
     by_task.setdefault(result.call.task, []).append(result)
-  # EnrichedDocument has one field per task table, named like the table.
   outputs = {
-      TASK_TABLES[task.name]: task.collect(by_task.get(task.name, []),
-                                           first.n_windows)
+      task.name: task.collect(by_task.get(task.name, []), first.n_windows)
       for task in tasks
   }
   return EnrichedDocument(record_key, first.doc_id, first.doc_chars,
-                          first.doc_words, first.n_windows, **outputs)
+                          first.doc_words, first.n_windows, outputs)
 
 
 class MergeDocumentFn(beam.DoFn):
@@ -58,7 +53,7 @@ class MergeDocumentFn(beam.DoFn):
     record_key, results = keyed
     merged = merge_document(record_key, results, self._tasks)
     if isinstance(merged, DeadLetter):
-      yield beam.pvalue.TaggedOutput(DEAD, merged)
+      yield beam.pvalue.TaggedOutput(DEAD_LETTER, merged)
       return
     self._enriched.inc()
     for entity in merged.entities:
@@ -79,5 +74,5 @@ class MergeResults(beam.PTransform):
         | 'KeyByRecord' >> beam.Map(lambda r: (r.call.window.record_key, r))
         | 'GroupByDocument' >> beam.GroupByKey()
         | 'Merge' >> beam.ParDo(MergeDocumentFn(self._tasks)).with_outputs(
-            DEAD, main='documents'))
-    return merged.documents, merged[DEAD]
+            DEAD_LETTER, main='documents'))
+    return merged.documents, merged[DEAD_LETTER]
