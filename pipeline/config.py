@@ -246,10 +246,8 @@ def _check_source(opts, streaming: bool) -> None:
     raise OptionError('--output_topic', 'needs --streaming')
 
 
-def validate(opts, streaming: bool = False) -> JobConfig:
-  """Check a GlinerOptions view and return the JobConfig, or raise OptionError."""
-  _check_source(opts, streaming)
-  tasks = resolve_tasks(opts)
+def _check_settings(opts) -> None:
+  """Checks of the options that do not depend on the source or output."""
   for name in ('max_batch_tokens', 'max_doc_chars'):
     if getattr(opts, name) < 1:
       raise OptionError(f'--{name}', f'must be >= 1, got {getattr(opts, name)}')
@@ -264,13 +262,53 @@ def validate(opts, streaming: bool = False) -> JobConfig:
                       f'must be >= 1, got {opts.torch_threads}')
   if not opts.text_column:
     raise OptionError('--text_column', 'must not be empty')
+
+
+def new_run_id() -> str:
+  return (datetime.datetime.now(datetime.timezone.utc).strftime(
+      '%Y%m%dT%H%M%SZ') + '-' + secrets.token_hex(3))
+
+
+def validate(opts, streaming: bool = False) -> JobConfig:
+  """Check a GlinerOptions view and return the JobConfig, or raise OptionError."""
+  _check_source(opts, streaming)
+  tasks = resolve_tasks(opts)
+  _check_settings(opts)
   model_id = check_model(opts.model)
   if opts.input:
     _check_input(opts.input, opts.text_column, task_columns(tasks))
   _check_output(opts.output, opts.overwrite)
-  run_id = opts.run_id or (
-      datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ') +
-      '-' + secrets.token_hex(3))
+  return _job_config(opts, tasks, model_id, opts.run_id or new_run_id(),
+                     streaming)
+
+
+def default_options(**values):
+  """The job's options with the command line's defaults (one definition:
+  pipeline.options), then `values` by option name (no dashes)."""
+  from apache_beam.options.pipeline_options import PipelineOptions
+  from pipeline.options import GlinerOptions
+  opts = PipelineOptions([]).view_as(GlinerOptions)
+  known = set(opts.get_all_options(retain_unknown_options=False))
+  for name, value in values.items():
+    if name not in known:
+      raise OptionError(f'--{name}', 'not a job option')
+    setattr(opts, name, value)
+  return opts
+
+
+def in_process_config(tasks: Tuple[Task, ...], output: str,
+                      **values) -> JobConfig:
+  """A JobConfig for tools that feed `EnrichDocuments` themselves
+  (evaluation, pseudo-labelling, benchmarks): the job's option defaults and
+  checks, `values` on top, and `tasks` given directly; no source check."""
+  opts = default_options(output=output, **values)
+  _check_settings(opts)
+  return _job_config(opts, tuple(tasks), check_model(opts.model),
+                     opts.run_id or new_run_id(), streaming=False)
+
+
+def _job_config(opts, tasks: Tuple[Task, ...], model_id: str, run_id: str,
+                streaming: bool) -> JobConfig:
   return JobConfig(
       input=opts.input,
       output=opts.output,
