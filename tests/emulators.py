@@ -47,7 +47,7 @@ def pubsub_emulator(tmp_dir: Path):
   port = free_port()
   log = open(tmp_dir / 'pubsub-emulator.log', 'wb')
   proc = subprocess.Popen(
-      [str(PUBSUB_EMULATOR), f'--host=127.0.0.1', f'--port={port}',
+      [str(PUBSUB_EMULATOR), '--host=127.0.0.1', f'--port={port}',
        f'--data-dir={tmp_dir}'],
       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
   try:

@@ -1,5 +1,6 @@
 """The ModelHandler: batching budget, empty batches, per-window isolation,
 one model load per process, and windows that always fit the encoder."""
+import pytest
 import json
 import random
 
@@ -30,6 +31,7 @@ def key_of(call):
   return call.window.record_key
 
 
+@pytest.mark.unit
 def test_padded_groups_respect_budget_and_keep_every_window():
   rng = random.Random(7)
   windows = [make_window(f'k{i}', rng.randint(5, 190)) for i in range(300)]

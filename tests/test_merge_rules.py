@@ -1,6 +1,9 @@
 """Offset mapping, ownership and cross-window overlap rules."""
+import pytest
 from model_handler.span_rules import resolve_overlaps, to_document_entities
 from common.records import Entity, Window
+
+pytestmark = pytest.mark.unit
 
 
 def window(text, char_start, own_start, own_end, doc_len=1000):

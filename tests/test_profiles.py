@@ -5,6 +5,7 @@ from pipeline.profiles import apply_profile
 from tests.conftest import read_table, run_cli, write_parquet
 
 
+@pytest.mark.unit
 def test_dataflow_gpu_profile_fills_missing_flags_only():
   argv = apply_profile([
       '--profile', 'dataflow-gpu', '--project', 'p', '--region', 'r',
@@ -19,6 +20,7 @@ def test_dataflow_gpu_profile_fills_missing_flags_only():
   assert '--dtype=float16' in argv and '--dtype=bfloat16' not in argv
 
 
+@pytest.mark.unit
 def test_profile_lists_what_it_still_needs():
   with pytest.raises(ValueError, match='--project, --region'):
     apply_profile(['--profile=dataflow-gpu'])

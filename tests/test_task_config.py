@@ -27,12 +27,14 @@ from tests.conftest import run_cli, write_parquet
     ({'open_extraction': {}}, 'open_extraction.prompt: required'),
     ([], 'tasks: expected a mapping'),
 ])
+@pytest.mark.unit
 def test_invalid_spec_names_the_key(spec, key):
   with pytest.raises(TaskSpecError) as err:
     load_tasks(json.dumps(spec))
   assert str(err.value).startswith(key), str(err.value)
 
 
+@pytest.mark.unit
 def test_yaml_and_label_descriptions():
   tasks = load_tasks('''
 ner:
@@ -47,6 +49,7 @@ qa: {questions: "Who is it?"}
   assert tasks[2] == QaTask(questions=('Who is it?', ))
 
 
+@pytest.mark.unit
 def test_yaml_is_parsed_safely():
   with pytest.raises(TaskSpecError, match='not valid YAML'):
     load_tasks('ner: !!python/object/apply:os.system ["true"]')

@@ -251,7 +251,7 @@ def dockerfile_instructions() -> List[Tuple[str, str]]:
     lines.append(current)
     current = ''
   assert not current, 'dangling line continuation'
-  return [(l.split(None, 1)[0].upper(), l.split(None, 1)[1]) for l in lines]
+  return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
 
 
 def substitute(text: str, args: Dict[str, str]) -> str:
@@ -383,8 +383,9 @@ def test_flex_template_files_exist_and_are_copied(docker, var):
 
 
 def test_copied_sources_exist_and_are_not_dockerignored(docker):
-  ignored = {l.strip() for l in (DATAFLOW / 'Dockerfile.dockerignore')
-             .read_text().splitlines() if l.strip() and not l.startswith('#')}
+  ignored = {line.strip() for line in (DATAFLOW / 'Dockerfile.dockerignore')
+             .read_text().splitlines() if line.strip()
+             and not line.startswith('#')}
   for parts in docker['copies']:
     if parts[0].startswith('--from='):
       continue
@@ -424,7 +425,8 @@ def test_make_run_passes_the_gpu_options(params):
       ['make', '-n', '-s', '-C', str(DATAFLOW), 'run', 'image', 'template',
        'PROJECT=p', 'REGION=r', 'REPOSITORY=repo', 'TAG=t', 'BUCKET=b'],
       capture_output=True, text=True, check=True, timeout=60).stdout
-  run = next(l for l in out.splitlines() if 'flex-template run' in l)
+  run = next(line for line in out.splitlines()
+             if 'flex-template run' in line)
   run += out.split(run, 1)[1].split('\n', 2)[1]  # its continuation line
   assert '--worker-machine-type=g2-standard-8' in run
   assert '--additional-experiments=use_runner_v2' in run

@@ -6,6 +6,8 @@ import pytest
 
 from transforms.windowing import WindowingError, default_overlap, plan_windows
 
+pytestmark = pytest.mark.unit
+
 WORD = re.compile(r'\w+(?:[-_]\w+)*|\S')  # gliner's whitespace splitter
 
 
