@@ -27,13 +27,15 @@ LINEAGE_FIELDS = [
 
 
 def task_table_schema(fields: Sequence[pa.Field]) -> pa.Schema:
-  """A task table: `doc_id`, the task's own columns, then lineage.
+  """A task table: `doc_id` and `source` (the input row: two rows that share
+  an id stay apart), the task's own columns, then lineage.
 
   Tasks declare only their own columns (see model_handler.tasks); the keys
   and lineage every task table shares are added here, once.
   """
   return pa.schema([
       pa.field('doc_id', pa.string(), nullable=False),
+      pa.field('source', pa.string(), nullable=False),
       *fields,
       *LINEAGE_FIELDS,
   ])
@@ -102,7 +104,12 @@ def snippet(payload: Any, limit: int = SNIPPET_CHARS) -> str | None:
 def task_row(doc: EnrichedDocument, columns: Dict[str, Any],
              lineage: Lineage) -> Dict[str, Any]:
   """A task's own columns of one row, completed with the shared ones."""
-  return {'doc_id': doc.doc_id, **columns, **lineage.as_dict()}
+  return {
+      'doc_id': doc.doc_id,
+      'source': doc.record_key,
+      **columns,
+      **lineage.as_dict()
+  }
 
 
 def document_row(doc: EnrichedDocument, lineage: Lineage) -> Dict[str, Any]:
@@ -117,13 +124,28 @@ def document_row(doc: EnrichedDocument, lineage: Lineage) -> Dict[str, Any]:
   }
 
 
-def dead_letter_row(letter: DeadLetter, lineage: Lineage) -> Dict[str, Any]:
+def writable(value: Any) -> Any:
+  """A string Arrow can write: text that is not valid Unicode (a lone
+  surrogate from JSON) is escaped instead of failing the whole file."""
+  if isinstance(value, str):
+    try:
+      value.encode('utf-8')
+    except UnicodeEncodeError:
+      return value.encode('utf-8', 'backslashreplace').decode('utf-8')
+  return value
+
+
+def dead_letter_row(letter: DeadLetter, lineage: Lineage,
+                    snippet_chars: int = SNIPPET_CHARS) -> Dict[str, Any]:
+  """A dead-letter row; `snippet_chars` 0 keeps no document text (personal
+  data stays out of the table)."""
   return {
-      'doc_id': letter.doc_id,
-      'source': letter.record_key,
+      'doc_id': writable(letter.doc_id),
+      'source': writable(letter.record_key),
       'stage': letter.stage,
       'task': letter.task,
-      'reason': letter.reason,
-      'payload_snippet': snippet(letter.payload),
+      'reason': writable(letter.reason),
+      'payload_snippet': writable(snippet(letter.payload, snippet_chars))
+                         if snippet_chars > 0 else None,
       **lineage.as_dict(),
   }

@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List, Optional
 
 CONFIG_FILE = 'gliner_config.json'
 HUB_ID = re.compile(r'^[A-Za-z0-9][\w.-]*/[\w.-]+$')
@@ -36,14 +36,18 @@ def looks_like_local_path(ref: str) -> bool:
   return '/' not in ref or os.path.isdir(first)
 
 
-def resolve_model_dir(ref: str) -> Path:
+def resolve_model_dir(ref: str, revision: Optional[str] = None) -> Path:
   """Return a local directory holding the checkpoint `ref` names.
 
   Local directories are used in place; `gs://` (any Beam file system)
   directories are copied once into a local cache (see `remote`); hub ids are
-  fetched into the Hugging Face cache (a no-op when cached). Raises
-  CheckpointError with the reason.
+  fetched into the Hugging Face cache (a no-op when cached), at `revision`
+  when given. Raises CheckpointError with the reason.
   """
+  if revision and ('://' in ref or not HUB_ID.match(ref) or
+                   Path(os.path.expanduser(ref)).is_dir()):
+    raise CheckpointError(
+        f'--model_revision applies to hub ids only, not {ref!r}')
   if '://' in ref:
     from model_handler.remote import IncompleteCheckpoint, fetch_checkpoint
     try:
@@ -66,6 +70,7 @@ def resolve_model_dir(ref: str) -> Path:
     return Path(
         snapshot_download(
             ref,
+            revision=revision,
             allow_patterns=[
                 '*.json', '*.safetensors', '*.bin', '*.model', '*.txt'
             ],
@@ -75,6 +80,27 @@ def resolve_model_dir(ref: str) -> Path:
         f'{ref!r} is not a local directory and could not be fetched from '
         f'the Hugging Face Hub ({type(exc).__name__}: {str(exc)[:200]})'
     ) from exc
+
+
+def remote_code_keys(config: Dict[str, Any]) -> List[str]:
+  """Sub-configs that name custom model code (`auto_map`). gliner builds
+  encoders with `trust_remote_code=True`, so such a checkpoint would run code
+  from the hub; the job refuses it unless --trust_remote_code is given."""
+  found = []
+  for key, value in config.items():
+    if isinstance(value, dict) and value.get('auto_map'):
+      found.append(key)
+  if config.get('auto_map'):
+    found.append('auto_map')
+  return found
+
+
+def check_remote_code(model_dir: Path, trust_remote_code: bool) -> None:
+  keys = remote_code_keys(read_config(model_dir))
+  if keys and not trust_remote_code:
+    raise CheckpointError(
+        f'{model_dir / CONFIG_FILE} names custom model code ({", ".join(keys)}'
+        '.auto_map); pass --trust_remote_code to allow it to run')
 
 
 def read_config(model_dir: Path) -> Dict[str, Any]:

@@ -6,7 +6,7 @@ import os
 import threading
 from typing import Any, Dict, Optional, Tuple
 
-from model_handler.checkpoint import resolve_model_dir
+from model_handler.checkpoint import check_remote_code, resolve_model_dir
 
 _LOG = logging.getLogger(__name__)
 
@@ -35,18 +35,22 @@ def clear_model_cache() -> None:
 
 
 def load_gliner(model_ref: str, device: str = 'auto', dtype: str = 'float32',
-                num_threads: Optional[int] = None, compile_model: bool = False):
+                num_threads: Optional[int] = None, compile_model: bool = False,
+                revision: Optional[str] = None,
+                trust_remote_code: bool = False):
   """The process's model for these settings, built on first use."""
-  key = (model_ref, device, dtype, num_threads, compile_model)
+  key = (model_ref, device, dtype, num_threads, compile_model, revision,
+         trust_remote_code)
   with _MODELS_LOCK:
     if key not in _MODELS:
       _MODELS[key] = _build(model_ref, device, dtype, num_threads,
-                            compile_model)
+                            compile_model, revision, trust_remote_code)
     return _MODELS[key]
 
 
 def _build(model_ref: str, device: str, dtype: str,
-           num_threads: Optional[int], compile_model: bool):
+           num_threads: Optional[int], compile_model: bool,
+           revision: Optional[str] = None, trust_remote_code: bool = False):
   """Build the model: eval mode, frozen parameters, chosen dtype/device.
 
   `requires_grad_(False)` matters beyond speed: a shared (large_model) copy
@@ -56,7 +60,8 @@ def _build(model_ref: str, device: str, dtype: str,
   from gliner import GLiNER
   if num_threads:
     torch.set_num_threads(num_threads)
-  model_dir = resolve_model_dir(model_ref)
+  model_dir = resolve_model_dir(model_ref, revision)
+  check_remote_code(model_dir, trust_remote_code)
   self_contained = (model_dir / 'tokenizer_config.json').is_file()
   model = GLiNER.from_pretrained(
       str(model_dir), local_files_only=self_contained)

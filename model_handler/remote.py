@@ -1,10 +1,13 @@
 """Checkpoints on remote file systems (gs://...): a verified local copy.
 
 Workers load models from local disk, so a `gs://` checkpoint directory is
-copied once per worker into a cache directory named after its URL and its
-file listing (name + size): an unchanged checkpoint is reused, a changed one
-is fetched anew. The copy is made in a temporary directory and renamed into
-place, so a partial download is never loaded.
+copied once per worker into a cache directory named after its URL and the
+content of its files (name, size, the store's checksum -- CRC32C on GCS --
+and modification time): an unchanged checkpoint is reused, a retrained one of
+the same shape is fetched anew, and the lineage model id changes with it.
+The copy is made in a temporary directory and renamed into place, so a
+partial download is never loaded; object names that would land outside the
+cache (`../`, absolute paths) are refused.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 from model_handler.checkpoint import CONFIG_FILE
 
@@ -25,19 +28,47 @@ class IncompleteCheckpoint(ValueError):
   """A remote directory lacks files every GLiNER checkpoint needs."""
 
 
-def list_checkpoint(url: str) -> Dict[str, int]:
-  """Relative file name -> size of every file under the remote directory."""
+class UnsafeObjectName(IncompleteCheckpoint):
+  """An object name that would be written outside the cache directory."""
+
+
+def check_name(url: str, name: str) -> None:
+  parts = name.replace('\\', '/').split('/')
+  if (not name or name.startswith('/') or '..' in parts or
+      any(p in ('', '.') for p in parts) or ':' in parts[0]):
+    raise UnsafeObjectName(
+        f'{url}: refusing object name {name!r}: it would be written outside '
+        'the model cache')
+
+
+def _fingerprint(path: str, metadata) -> str:
+  """Content identity of one remote file: the store's checksum (CRC32C on
+  GCS; other stores may only give the size) plus modification time."""
+  from apache_beam.io.filesystems import FileSystems
+  try:
+    checksum = FileSystems.checksum(path)
+  except Exception:  # pylint: disable=broad-except
+    checksum = ''
+  updated = getattr(metadata, 'last_updated_in_seconds', 0) or 0
+  return f'{metadata.size_in_bytes}:{checksum}:{updated:.3f}'
+
+
+def list_checkpoint(url: str) -> Dict[str, Tuple[int, str]]:
+  """Relative file name -> (size, content fingerprint) of every file under
+  the remote directory; unsafe names are refused."""
   from apache_beam.io.filesystems import FileSystems
   base = url.rstrip('/') + '/'
   matched = FileSystems.match([base + '**'])[0].metadata_list
-  return {
-      m.path[len(base):]: m.size_in_bytes
-      for m in matched
-      if m.path.startswith(base) and not m.path.endswith('/')
-  }
+  files = {}
+  for m in matched:
+    if m.path.startswith(base) and not m.path.endswith('/'):
+      name = m.path[len(base):]
+      check_name(url, name)
+      files[name] = (m.size_in_bytes, _fingerprint(m.path, m))
+  return files
 
 
-def check_complete(url: str, files: Dict[str, int]) -> None:
+def check_complete(url: str, files: Dict[str, Tuple[int, str]]) -> None:
   missing: List[str] = []
   if CONFIG_FILE not in files:
     missing.append(CONFIG_FILE)
@@ -49,9 +80,10 @@ def check_complete(url: str, files: Dict[str, int]) -> None:
         f'{", ".join(missing)} (found: {sorted(files) or "no files"})')
 
 
-def cache_dir_for(url: str, files: Dict[str, int],
+def cache_dir_for(url: str, files: Dict[str, Tuple[int, str]],
                   cache_root: str = DEFAULT_CACHE) -> Path:
-  listing = '\n'.join(f'{name}\t{size}' for name, size in sorted(files.items()))
+  listing = '\n'.join(f'{name}\t{size}\t{fingerprint}'
+                      for name, (size, fingerprint) in sorted(files.items()))
   digest = hashlib.sha256(f'{url}\n{listing}'.encode()).hexdigest()[:20]
   return Path(cache_root) / digest
 
@@ -68,8 +100,11 @@ def fetch_checkpoint(url: str, cache_root: str = DEFAULT_CACHE) -> Path:
   staging = Path(tempfile.mkdtemp(prefix='.partial-', dir=target.parent))
   try:
     base = url.rstrip('/') + '/'
-    for name, size in sorted(files.items()):
+    for name, (size, _) in sorted(files.items()):
+      check_name(url, name)
       local = staging / name
+      if not local.resolve().is_relative_to(staging.resolve()):
+        raise UnsafeObjectName(f'{url}: {name!r} escapes the model cache')
       local.parent.mkdir(parents=True, exist_ok=True)
       with FileSystems.open(base + name) as src, open(local, 'wb') as dst:
         shutil.copyfileobj(src, dst, length=8 << 20)

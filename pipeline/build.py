@@ -31,7 +31,9 @@ def make_model_handler(config: JobConfig) -> GlinerModelHandler:
       num_threads=config.torch_threads,
       large_model=config.large_model,
       model_copies=config.model_copies,
-      compile_model=config.compile_model)
+      compile_model=config.compile_model,
+      revision=config.model_revision,
+      trust_remote_code=config.trust_remote_code)
 
 
 class EnrichDocuments(beam.PTransform):
@@ -50,7 +52,7 @@ class EnrichDocuments(beam.PTransform):
     config = self._config
     calls, prepare_dead = rows | 'Prepare' >> PrepareDocuments(
         config.model, config.tasks, config.max_doc_chars,
-        config.window_overlap)
+        config.window_overlap, config.model_revision)
     results = (calls
                | 'RunInference' >> RunInference(make_model_handler(config))
                | 'Stage1Results' >> beam.Map(lambda p: p.inference))
@@ -63,7 +65,8 @@ class EnrichDocuments(beam.PTransform):
           | 'RelationStage1' >> beam.Filter(
               lambda r: r.call.task == 'relations' and r.call.stage == 1)
           | 'PlanStage2' >> beam.ParDo(
-              PlanStage2CallsFn(config.model, relations[0])).with_outputs(
+              PlanStage2CallsFn(config.model, relations[0],
+                                config.model_revision)).with_outputs(
                   PlanStage2CallsFn.DEAD, main='calls'))
       all_results.append(
           stage2.calls
@@ -121,4 +124,5 @@ def build_pipeline(pipeline: beam.Pipeline,
       'documents': enriched['documents'],
       'dead_letter': dead
   } | 'Write' >> WriteOutputs(config.output, config.lineage(), config.tasks,
-                               windowed=config.streaming)
+                               windowed=config.streaming,
+                               snippet_chars=config.dead_letter_snippet_chars)

@@ -19,6 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 from common.schemas import Lineage
 from common.text import label_list
 from model_handler.checkpoint import CONFIG_FILE, CheckpointError
+from model_handler.checkpoint import check_remote_code, remote_code_keys
 from model_handler.checkpoint import resolve_model_dir
 from model_handler.tasks import NerTask, Task, table_schemas
 from model_handler.tasks.base import plain_labels
@@ -66,6 +67,9 @@ class JobConfig:
   output_topic: Optional[str] = None
   pubsub_read: str = 'native'
   pubsub_expansion_service: Optional[str] = None
+  dead_letter_snippet_chars: int = 200
+  model_revision: Optional[str] = None
+  trust_remote_code: bool = False
 
   def task_config(self) -> dict:
     """What determines the extracted rows (not where or how fast)."""
@@ -98,30 +102,58 @@ def task_columns(tasks) -> Dict[str, str]:
   return columns
 
 
-def describe_model(ref: str, model_dir: Path) -> str:
-  """A short, machine-independent model id for lineage columns."""
+def describe_model(ref: str, model_dir: Path,
+                   revision: Optional[str] = None) -> str:
+  """A short, machine-independent model id for lineage columns, keyed on
+  content: a retrained checkpoint of the same shape gets a new id."""
   if not Path(ref).expanduser().is_dir():
-    return ref
+    return f'{ref}@{revision}' if revision else ref
   digest = hashlib.sha256((model_dir / CONFIG_FILE).read_bytes())
   for weights in sorted(model_dir.glob('*.safetensors')) + sorted(
       model_dir.glob('*.bin')):
-    digest.update(f'{weights.name}:{weights.stat().st_size}'.encode())
+    digest.update(weights.name.encode())
+    with open(weights, 'rb') as handle:
+      for block in iter(lambda: handle.read(8 << 20), b''):
+        digest.update(block)
   return f'{model_dir.resolve().name}@{digest.hexdigest()[:12]}'
 
 
-def check_model(ref: str) -> str:
+def check_model(ref: str, revision: Optional[str] = None,
+                trust_remote_code: bool = False) -> str:
   """Fail early on an unusable checkpoint; return its lineage id.
 
   Remote checkpoints are only listed here (workers download them), so the
   launcher does not copy gigabytes just to validate.
   """
   from model_handler import remote
+  from model_handler.checkpoint import HUB_ID
+  if revision and ('://' in ref or not HUB_ID.match(ref) or
+                   Path(ref).expanduser().is_dir()):
+    raise OptionError('--model_revision',
+                      f'applies to hub ids only, not {ref!r}')
   try:
     if '://' in ref:
       files = remote.list_checkpoint(ref)
       remote.check_complete(ref, files)
+      if not trust_remote_code:
+        # The config is small: read it to refuse custom code at start-up.
+        import json
+        from apache_beam.io.filesystems import FileSystems
+        with FileSystems.open(ref.rstrip('/') + '/' + CONFIG_FILE) as handle:
+          keys = remote_code_keys(json.loads(handle.read()))
+        if keys:
+          raise OptionError('--trust_remote_code', f'{ref} names custom '
+                            f'model code ({", ".join(keys)}); pass '
+                            '--trust_remote_code to allow it to run')
       return f'{ref.rstrip("/")}@{remote.cache_dir_for(ref, files).name[:12]}'
-    return describe_model(ref, resolve_model_dir(ref))
+    model_dir = resolve_model_dir(ref, revision)
+    try:
+      check_remote_code(model_dir, trust_remote_code)
+    except CheckpointError as exc:
+      raise OptionError('--trust_remote_code', str(exc)) from exc
+    return describe_model(ref, model_dir, revision)
+  except OptionError:
+    raise
   except (CheckpointError, remote.IncompleteCheckpoint) as exc:
     raise OptionError('--model', str(exc)) from exc
   except Exception as exc:  # pylint: disable=broad-except
@@ -262,6 +294,9 @@ def _check_settings(opts) -> None:
                       f'must be >= 1, got {opts.torch_threads}')
   if not opts.text_column:
     raise OptionError('--text_column', 'must not be empty')
+  if opts.dead_letter_snippet_chars < 0:
+    raise OptionError('--dead_letter_snippet_chars',
+                      f'must be >= 0, got {opts.dead_letter_snippet_chars}')
 
 
 def new_run_id() -> str:
@@ -274,7 +309,8 @@ def validate(opts, streaming: bool = False) -> JobConfig:
   _check_source(opts, streaming)
   tasks = resolve_tasks(opts)
   _check_settings(opts)
-  model_id = check_model(opts.model)
+  model_id = check_model(opts.model, opts.model_revision,
+                         opts.trust_remote_code)
   if opts.input:
     _check_input(opts.input, opts.text_column, task_columns(tasks))
   _check_output(opts.output, opts.overwrite)
@@ -303,7 +339,9 @@ def in_process_config(tasks: Tuple[Task, ...], output: str,
   checks, `values` on top, and `tasks` given directly; no source check."""
   opts = default_options(output=output, **values)
   _check_settings(opts)
-  return _job_config(opts, tuple(tasks), check_model(opts.model),
+  return _job_config(opts, tuple(tasks),
+                     check_model(opts.model, opts.model_revision,
+                                 opts.trust_remote_code),
                      opts.run_id or new_run_id(), streaming=False)
 
 
@@ -336,4 +374,7 @@ def _job_config(opts, tasks: Tuple[Task, ...], model_id: str, run_id: str,
       window_seconds=opts.window_seconds,
       output_topic=opts.output_topic,
       pubsub_read=opts.pubsub_read,
-      pubsub_expansion_service=opts.pubsub_expansion_service)
+      pubsub_expansion_service=opts.pubsub_expansion_service,
+      dead_letter_snippet_chars=opts.dead_letter_snippet_chars,
+      model_revision=opts.model_revision,
+      trust_remote_code=bool(opts.trust_remote_code))

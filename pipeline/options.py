@@ -105,6 +105,17 @@ def add_job_arguments(parser, label_flags=(LABELS_FLAG, )):
       help='GLiNER checkpoint: a local directory, a gs:// directory, or a '
       'Hugging Face hub id')
   group.add_argument(
+      '--model_revision',
+      default=None,
+      help='Hub ids only: the revision (commit, tag or branch) to load; '
+      'recorded in the lineage model id. Unset means the default branch')
+  group.add_argument(
+      '--trust_remote_code',
+      action='store_true',
+      default=False,
+      help='Allow a checkpoint whose encoder config names custom code '
+      '(auto_map) to run it; refused without this flag')
+  group.add_argument(
       '--threshold',
       type=float,
       default=None,
@@ -184,7 +195,14 @@ def add_job_arguments(parser, label_flags=(LABELS_FLAG, )):
       '--overwrite',
       action='store_true',
       default=False,
-      help='Replace Parquet files already in the output tables')
+      help='Replace the tables already in --output, only when this run '
+      'succeeds (batch runs are staged and committed at the end)')
+  group.add_argument(
+      '--dead_letter_snippet_chars',
+      type=int,
+      default=200,
+      help='Characters of the rejected text kept in dead_letter rows; 0 keeps '
+      'none (personal data)')
 
 
 class GlinerOptions(PipelineOptions):

@@ -73,8 +73,9 @@ class PlanModelCallsFn(beam.DoFn):
   """
 
   def __init__(self, model_ref: str, tasks: Sequence[Task],
-               overlap: Optional[int]):
+               overlap: Optional[int], revision: Optional[str] = None):
     self._model_ref = model_ref
+    self._revision = revision
     self._tasks = tuple(tasks)
     self._overlap = overlap
     self._measure = None
@@ -85,7 +86,8 @@ class PlanModelCallsFn(beam.DoFn):
   def setup(self):
     from model_handler.text_measure import TextMeasure
     use_anonymous_gcs_for_emulator()
-    self._measure = TextMeasure(resolve_model_dir(self._model_ref))
+    self._measure = TextMeasure(
+        resolve_model_dir(self._model_ref, self._revision))
 
   def process(self, doc: Document) -> Iterator:
     yield from self._process(doc)
@@ -178,8 +180,10 @@ class PrepareDocuments(beam.PTransform):
   """SourceRows -> (stage-1 model calls, dead letters)."""
 
   def __init__(self, model_ref: str, tasks: Sequence[Task],
-               max_doc_chars: int, overlap: Optional[int] = None):
+               max_doc_chars: int, overlap: Optional[int] = None,
+               revision: Optional[str] = None):
     super().__init__()
+    self._revision = revision
     self._model_ref = model_ref
     self._tasks = tuple(tasks)
     self._max_doc_chars = max_doc_chars
@@ -189,8 +193,8 @@ class PrepareDocuments(beam.PTransform):
     validated = rows | 'Validate' >> beam.ParDo(
         ValidateRowsFn(self._max_doc_chars)).with_outputs(DEAD_LETTER, main='docs')
     planned = validated.docs | 'PlanCalls' >> beam.ParDo(
-        PlanModelCallsFn(self._model_ref, self._tasks,
-                         self._overlap)).with_outputs(DEAD_LETTER, main='calls')
+        PlanModelCallsFn(self._model_ref, self._tasks, self._overlap,
+                         self._revision)).with_outputs(DEAD_LETTER, main='calls')
     dead = ((validated[DEAD_LETTER], planned[DEAD_LETTER])
             | 'FlattenDead' >> beam.Flatten())
     return planned.calls, dead

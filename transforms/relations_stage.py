@@ -1,6 +1,8 @@
 """Relations stage 2: stage-1 entities of a window -> stage-2 model calls."""
 from __future__ import annotations
 
+from typing import Optional
+
 import apache_beam as beam
 
 from model_handler.checkpoint import resolve_model_dir
@@ -15,15 +17,18 @@ class PlanStage2CallsFn(beam.DoFn):
 
   DEAD = DEAD_LETTER
 
-  def __init__(self, model_ref: str, task: RelationsTask):
+  def __init__(self, model_ref: str, task: RelationsTask,
+               revision: Optional[str] = None):
     self._model_ref = model_ref
+    self._revision = revision
     self._task = task
     self._measure = None
 
   def setup(self):
     from model_handler.text_measure import TextMeasure
     use_anonymous_gcs_for_emulator()
-    self._measure = TextMeasure(resolve_model_dir(self._model_ref))
+    self._measure = TextMeasure(
+        resolve_model_dir(self._model_ref, self._revision))
 
   def process(self, result: CallResult):
     # A failed stage-1 result plans nothing: it dead-letters the document at

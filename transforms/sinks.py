@@ -45,8 +45,9 @@ class WriteTable(beam.PTransform):
 
 
 class CountDeadLetter(beam.DoFn):
-  def __init__(self):
+  def __init__(self, snippet_chars: int = schemas.SNIPPET_CHARS):
     self._dead = Metrics.counter(NAMESPACE, 'documents_dead_lettered')
+    self._snippet_chars = snippet_chars
 
   def process(self, letter, lineage: Lineage):
     if letter.task is None:
@@ -55,7 +56,7 @@ class CountDeadLetter(beam.DoFn):
     else:
       Metrics.counter(NAMESPACE,
                       f'task_dead_letter[{letter.task}: {letter.stage}]').inc()
-    yield schemas.dead_letter_row(letter, lineage)
+    yield schemas.dead_letter_row(letter, lineage, self._snippet_chars)
 
 
 class TaskRowsFn(beam.DoFn):
@@ -76,8 +77,10 @@ class WriteOutputs(beam.PTransform):
   documents and dead_letter, each row stamped with the run's lineage."""
 
   def __init__(self, output: str, lineage: Lineage, tasks: Sequence[Task],
-               windowed: bool = False):
+               windowed: bool = False,
+               snippet_chars: int = schemas.SNIPPET_CHARS):
     super().__init__()
+    self._snippet_chars = snippet_chars
     self._output = output
     self._lineage = lineage
     self._tasks = tuple(tasks)
@@ -94,7 +97,7 @@ class WriteOutputs(beam.PTransform):
     rows['documents'] = documents | 'DocumentRows' >> beam.Map(
         schemas.document_row, lineage)
     rows[DEAD_LETTER] = dead | 'DeadLetterRows' >> beam.ParDo(
-        CountDeadLetter(), lineage)
+        CountDeadLetter(self._snippet_chars), lineage)
     if self._windowed:
       from transforms.streaming import WriteWindowedTable
       writer = WriteWindowedTable
