@@ -49,7 +49,7 @@ def default_cache_dir() -> Path:
 
 def base_encoder_config(vocab_size: int) -> dict:
   """deberta-v3-base's shape (relative attention only)."""
-  from tests.fixtures.tiny_models import deberta_v3_config
+  from bench.tiny_models import deberta_v3_config
   return deberta_v3_config(vocab_size, hidden_size=768, layers=12, heads=12,
                            intermediate_size=3072)
 
@@ -116,6 +116,6 @@ def model_dir(spec: ModelSpec, cache_dir: Optional[Path] = None) -> Path:
     target = cache_dir / f'deberta-base-random-v{BASE_VERSION}-{spec.span_mode}'
     return _cached(target, lambda d: build_base_model(d, spec.span_mode))
   if spec.kind == 'tiny':
-    from tests.fixtures.tiny_models import tiny_model_dir
+    from bench.tiny_models import tiny_model_dir
     return tiny_model_dir(spec.span_mode, cache_dir)
   raise ValueError(spec.kind)

@@ -18,7 +18,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 import pytest  # noqa: E402
 
-from tests.fixtures.tiny_models import tiny_model_dir  # noqa: E402
+from bench.tiny_models import tiny_model_dir  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = REPO / 'models' / 'gliner-minilm-demo'

@@ -12,7 +12,7 @@ def _positive(value) -> bool:
 
 
 def test_bench_smoke_writes_json(tmp_path, model_cache):
-  from bench.run import main
+  from bench.scenarios import main
   out = tmp_path / 'bench.json'
   assert main(['--smoke', '--out', str(out), '--cache_dir', str(model_cache),
                '--workdir', str(tmp_path / 'work')]) == 0

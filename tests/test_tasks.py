@@ -10,7 +10,7 @@ from gliner import GLiNER
 
 from model_handler.tasks import classification, qa, relations, summary
 from tests.conftest import REPO, read_table, run_cli, write_parquet
-from tests.fixtures.tiny_models import tiny_model_dir
+from bench.tiny_models import tiny_model_dir
 from model_handler.tasks import table_schemas
 
 TEXTS = [

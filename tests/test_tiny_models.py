@@ -8,10 +8,7 @@ import warnings
 
 import pytest
 
-try:
-    from tests.fixtures.tiny_models import MODEL_NAME, build_tiny_model, tiny_model_dir
-except ImportError:  # plain `pytest` without the repo root on sys.path
-    from fixtures.tiny_models import MODEL_NAME, build_tiny_model, tiny_model_dir
+from bench.tiny_models import MODEL_NAME, build_tiny_model, tiny_model_dir
 
 gliner = pytest.importorskip("gliner")
 

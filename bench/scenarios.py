@@ -45,7 +45,7 @@ os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
 os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
 
 from bench import corpora  # noqa: E402
-from bench import measure  # noqa: E402
+from bench import timing as measure  # noqa: E402
 from bench import models as bench_models  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
