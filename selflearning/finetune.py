@@ -1,13 +1,13 @@
 """Fine-tune a GLiNER checkpoint on gliner-format training examples.
 
-    python -m pipeline.finetune --base models/gliner-minilm-demo \\
+    python -m selflearning.finetune --base models/gliner-minilm-demo \\
         --train 'out/pl/examples*.jsonl' --out models/tuned --steps 100 \\
         --lr_encoder 1e-5 --lr_others 5e-5 --label_smoothing 0.1
 
 Examples are JSONL lines `{"tokenized_text": [...], "ner": [[s, e, label]],
-"ner_labels": [...] (optional)}` as written by `pipeline.pseudo_label`.
+"ner_labels": [...] (optional)}` as written by `selflearning.pseudo_label`.
 Training uses gliner's own data collator and model loss (see
-`model_handler.training`); the result is a self-contained checkpoint
+`selflearning.training`); the result is a self-contained checkpoint
 directory (safetensors via `save_pretrained`, tokenizer files, config with
 `encoder_config`) that loads offline. Same seed, same data, same thread
 count -> the same weights. The settings and losses are written to
@@ -22,12 +22,12 @@ import sys
 import time
 from typing import List, Optional
 
-from model_handler import training
+from selflearning import training
 
 
 def arg_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
-      prog='python -m pipeline.finetune',
+      prog='python -m selflearning.finetune',
       description='Fine-tune a GLiNER checkpoint (CPU-friendly, deterministic).',
       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
   parser.add_argument('--base', required=True, help='checkpoint directory to start from')

@@ -3,6 +3,8 @@ scoring, and mapping character spans to gliner word indices.
 
 Everything here is plain Python (no Beam, no torch), so evaluation, pseudo-
 labelling, fine-tuning and the model build share one definition of "a span".
+Gold data outside the repository (the shared CrossNER copy) is read in place
+from a path given on the command line, checked by `crossner_dir`.
 
 * A gold document is an id, a text and character spans ``(start, end, label)``
   with ``end`` exclusive, the same convention as the job's ``entities`` table.
@@ -20,16 +22,12 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import (Dict, Iterable, Iterator, List, Mapping, Optional,
-                    Sequence, Tuple)
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 Span = Tuple[int, int, str]  # (char start, char end exclusive, label)
 
 # CrossNER label names -> natural-language prompts (the model is prompted with
 # the description and reports the name). Names not listed are prompted as is.
-# The shared CrossNER copy lies beside the repository (read in place).
-DEFAULT_CROSSNER = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'crossner'
-
 CROSSNER_PROMPTS: Dict[str, str] = {
     'academicjournal': 'academic journal',
     'album': 'album',
@@ -75,6 +73,11 @@ CROSSNER_PROMPTS: Dict[str, str] = {
 
 class GoldFormatError(ValueError):
   """Malformed gold data; the message names the file and line/record."""
+
+
+class DataPathError(ValueError):
+  """A data path option that is unset or names nothing; the message starts
+  with the option and names the path."""
 
 
 @dataclass(frozen=True)
@@ -277,6 +280,27 @@ def load_gold(pattern: str, fmt: Optional[str] = None,
   return subsample(docs, limit)
 
 
+def crossner_dir(path: Optional[str], domains: Sequence[str] = (),
+                 splits: Sequence[str] = (),
+                 option: str = '--crossner_dir') -> Path:
+  """The CrossNER directory given as `option`, checked: it exists and holds
+  `<domain>/<split>.txt` for every domain and split asked for."""
+  if not path:
+    raise DataPathError(
+        f'{option}: required: the CrossNER directory holding '
+        '<domain>/train.txt, dev.txt and test.txt '
+        '(e.g. ../shared/data/crossner)')
+  root = Path(path)
+  if not root.is_dir():
+    raise DataPathError(f'{option}: {path} is not a directory')
+  for domain in domains:
+    for split in splits:
+      if not (root / domain / f'{split}.txt').is_file():
+        raise DataPathError(
+            f'{option}: {root / domain / f"{split}.txt"} not found')
+  return root
+
+
 def subsample(docs: Sequence, limit: Optional[int]) -> List:
   """The first `limit` documents (deterministic; None or 0 keeps all)."""
   return list(docs[:limit]) if limit else list(docs)
@@ -348,7 +372,8 @@ class Score:
 
   def report(self, labels: Optional[Sequence[str]] = None) -> Dict:
     labels = sorted(set(labels or ()) | set(self.counts))
-    per_label = {l: prf(*self.counts.get(l, [0, 0, 0])) for l in labels}
+    per_label = {name: prf(*self.counts.get(name, [0, 0, 0]))
+                 for name in labels}
     totals = [sum(c[i] for c in self.counts.values()) for i in range(3)]
     with_support = [v for v in per_label.values() if v['support']]
     macro = (sum(v['f1'] for v in with_support) / len(with_support)
@@ -406,10 +431,3 @@ def char_spans_to_words(
     else:
       dropped.append((start, end, label))
   return ner, dropped
-
-
-def iter_jsonl(path: str) -> Iterator[dict]:
-  with open(path, encoding='utf-8') as handle:
-    for line in handle:
-      if line.strip():
-        yield json.loads(line)

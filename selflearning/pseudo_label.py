@@ -1,9 +1,9 @@
 """Pseudo-labelling job: run NER over unlabelled text and write gliner
 training examples from the confident predictions.
 
-    python -m pipeline.pseudo_label --input 'corpus/*.parquet' --output out/pl \\
-        --model models/gliner-minilm-demo --labels person,organization \\
-        --min_score 0.6
+    python -m selflearning.pseudo_label --input 'corpus/*.parquet' \\
+        --output out/pl --model models/gliner-minilm-demo \\
+        --labels person,organization --min_score 0.6
 
 A Beam job built on the same `EnrichDocuments` transform as the enrichment
 job (validation, windowing, RunInference, window merging). Each document's
@@ -44,7 +44,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from model_handler import gold as goldlib
+from common.text import label_list
+from selflearning import gold as goldlib
 
 NAMESPACE = 'gliner_beam_pseudo_label'
 COUNTERS = ('documents', 'examples_written', 'examples_empty_dropped',
@@ -96,7 +97,7 @@ def document_examples(doc_id: str, text: str,
       continue
     kept.append((start, end, label))
   ner, dropped = goldlib.char_spans_to_words(
-      words, [(s, e, prompts.get(l, l)) for s, e, l in kept])
+      words, [(s, e, prompts.get(name, name)) for s, e, name in kept])
   count('spans_unaligned', len(dropped))
   flat = sorted(ner, key=lambda x: (x[0], x[1], x[2]))
   label_list = list(dict.fromkeys(prompts.get(n, n) for n in prompts))
@@ -198,7 +199,7 @@ def build(pipeline, config, args, prompts: Dict[str, str]):
        | 'Write' >> beam.io.WriteToText(
            os.path.join(args.output, 'examples'), file_name_suffix='.jsonl'))
   dead = [enriched['dead_letter']] + ([read_dead] if read_dead is not None else [])
-  from pipeline.evaluate import _dead_json
+  from selflearning.evaluate import _dead_json
   _ = (dead | 'AllDead' >> beam.Flatten()
        | 'DeadJson' >> beam.Map(_dead_json)
        | 'WriteDead' >> beam.io.WriteToText(
@@ -206,9 +207,10 @@ def build(pipeline, config, args, prompts: Dict[str, str]):
 
 
 def arg_parser() -> argparse.ArgumentParser:
-  from pipeline.options import DEFAULT_MODEL
+  from pipeline.config import default_options
+  job = default_options()  # the job's defaults: one definition
   parser = argparse.ArgumentParser(
-      prog='python -m pipeline.pseudo_label',
+      prog='python -m selflearning.pseudo_label',
       description='Write gliner training examples from confident NER '
       'predictions on unlabelled text (a Beam job).',
       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -218,7 +220,7 @@ def arg_parser() -> argparse.ArgumentParser:
   parser.add_argument('--format', choices=('auto', 'parquet', 'conll'),
                       default='auto', help='auto: .parquet -> parquet, else conll')
   parser.add_argument('--output', required=True, help='output directory')
-  parser.add_argument('--model', default=DEFAULT_MODEL)
+  parser.add_argument('--model', default=job.model)
   parser.add_argument('--labels', required=True,
                       help='comma-separated label names')
   parser.add_argument('--label_map', default=None,
@@ -234,10 +236,11 @@ def arg_parser() -> argparse.ArgumentParser:
                       help='keep examples with no entity (negatives)')
   parser.add_argument('--limit', type=int, default=None,
                       help='CoNLL input: only the first N sentences')
-  parser.add_argument('--text_column', default='text')
-  parser.add_argument('--id_column', default='id')
-  parser.add_argument('--torch_threads', type=int, default=None)
-  parser.add_argument('--max_batch_tokens', type=int, default=4096)
+  parser.add_argument('--text_column', default=job.text_column)
+  parser.add_argument('--id_column', default=job.id_column)
+  parser.add_argument('--torch_threads', type=int, default=job.torch_threads)
+  parser.add_argument('--max_batch_tokens', type=int,
+                      default=job.max_batch_tokens)
   parser.add_argument('--overwrite', action='store_true',
                       help='replace examples already in --output')
   return parser
@@ -246,7 +249,7 @@ def arg_parser() -> argparse.ArgumentParser:
 def run(argv: Sequence[str]) -> Dict:
   """Parse, run, and return the stats dict; raises ValueError on bad options."""
   import glob
-  from pipeline.evaluate import beam_options, ner_job_config
+  from selflearning.evaluate import beam_options, ner_job_config
   args, beam_args = arg_parser().parse_known_args(list(argv))
   if args.format == 'auto':
     args.format = 'parquet' if args.input.lower().endswith('.parquet') else 'conll'
@@ -254,8 +257,7 @@ def run(argv: Sequence[str]) -> Dict:
     raise ValueError(f'--min_score must be in [0, 1], got {args.min_score}')
   if args.max_per_doc is not None and args.max_per_doc < 0:
     raise ValueError('--max_per_doc must be >= 0')
-  names = [n for n in (' '.join(x.split()) for x in args.labels.split(',')) if n]
-  labels = goldlib.label_prompts(list(dict.fromkeys(names)),
+  labels = goldlib.label_prompts(label_list(args.labels),
                                  goldlib.parse_label_map(args.label_map),
                                  not args.no_builtin_prompts)
   if not labels:

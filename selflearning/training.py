@@ -3,8 +3,8 @@
 gliner's `train_model` needs `accelerate` (not a dependency here), so this is
 a small loop around the pieces gliner trains with: its data collator (word
 tokenisation, span enumeration, label prompts, targets) and its model's own
-loss (focal/BCE with label smoothing). Used by `pipeline.finetune` and
-`scripts/build_default_model.py`.
+loss (focal/BCE with label smoothing). Used by `selflearning.finetune` and
+`selflearning.build_default_model`.
 
 Determinism: `seed_everything` seeds Python's `random` (gliner's collator
 samples negative types and shuffles label order with it), numpy and torch,

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from model_handler import gold
-from pipeline import evaluate
+from selflearning import gold
+from selflearning import evaluate
 
 
 def sentences(text):
@@ -61,7 +61,7 @@ def test_text_reconstruction_offsets_are_exact():
           'B-organisation']
   doc = gold.sentence_doc('d', tokens, tags)
   assert doc.text == 'naive Bayes classifier s , U.S. DARPA'
-  assert [(doc.text[s:e], l) for s, e, l in doc.spans] == [
+  assert [(doc.text[s:e], label) for s, e, label in doc.spans] == [
       ('naive Bayes classifier', 'algorithm'), ('U.S.', 'country'),
       ('DARPA', 'organisation')]
 
@@ -153,7 +153,7 @@ def test_evaluate_cli_report_matches_its_predictions(marker_model, tmp_path):
   report = json.loads(report_path.read_text())
   assert report['documents'] == 3 and report['gold_spans'] == 3
   assert report['settings']['labels'] == {'location': 'place', 'person': 'person'}
-  rows = [json.loads(l) for l in pred_path.read_text().splitlines()]
+  rows = [json.loads(line) for line in pred_path.read_text().splitlines()]
   tp = sum(len({tuple(g) for g in r['gold']} & {tuple(p) for p in r['predicted']})
            for r in rows)
   predicted = sum(len(r['predicted']) for r in rows)

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from model_handler import training
-from pipeline import finetune
+from selflearning import training
+from selflearning import finetune
 
 EXAMPLES = [
     {'tokenized_text': ['Alice', 'lives', 'in', 'Paris', '.'],

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from model_handler import gold
-from pipeline import pseudo_label
+from selflearning import gold
+from selflearning import pseudo_label
 from tests.conftest import write_parquet
 
 TEXT = 'Dr. Ada Lovelace-Byron moved to New York in 1835.'
@@ -80,8 +80,8 @@ def test_job_on_parquet_writes_examples_gliner_accepts(marker_model, tmp_path):
       '--input', str(inp), '--output', str(out), '--model', str(marker_model),
       '--labels', 'person,place', '--label_map', 'place=location',
       '--min_score', '0.3', '--keep_empty', 'true'])
-  examples = [json.loads(l) for p in sorted(glob.glob(str(out / 'examples*.jsonl')))
-              for l in open(p)]
+  examples = [json.loads(line) for p in sorted(glob.glob(str(out / 'examples*.jsonl')))
+              for line in open(p)]
   assert stats['documents'] == 3 and stats['examples_written'] == 3
   assert stats['spans_kept'] == sum(len(e['ner']) for e in examples) > 0
   assert all(e['ner_labels'] == ['person', 'location'] for e in examples)
@@ -103,8 +103,8 @@ def test_job_on_conll_ignores_gold_tags(marker_model, tmp_path):
   assert rc == 0
   stats = json.loads((out / 'stats.json').read_text())
   assert stats['documents'] == 2
-  examples = [json.loads(l) for p in glob.glob(str(out / 'examples*.jsonl'))
-              for l in open(p)]
+  examples = [json.loads(line) for p in glob.glob(str(out / 'examples*.jsonl'))
+              for line in open(p)]
   # a random tiny model never reaches 0.99: no entity, and empty ones dropped
   assert examples == [] and stats['examples_empty_dropped'] == 2
 
