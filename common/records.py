@@ -66,7 +66,9 @@ class PromptSpec:
   """How a task prompts the model: gliner sees `prefix + text` and `labels`.
 
   `task`/`stage`/`tag` say which task output it feeds (`tag` is e.g. the
-  question).
+  question). A label set too long for one encoder pass is split into `parts`
+  prompts (`part` = 0..parts-1): those are decoded without overlap rules and
+  merged with the prompt's own rules afterwards.
   """
   task: str
   stage: int
@@ -76,6 +78,8 @@ class PromptSpec:
   threshold: float
   flat_ner: bool = True
   multi_label: bool = False
+  part: int = 0
+  parts: int = 1
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,12 @@ class ModelCall:
   prefix = property(lambda self: self.prompt.prefix)
   labels = property(lambda self: self.prompt.labels)
   threshold = property(lambda self: self.prompt.threshold)
-  flat_ner = property(lambda self: self.prompt.flat_ner)
-  multi_label = property(lambda self: self.prompt.multi_label)
+  # A part of a split label set keeps every span above the threshold; the
+  # overlap rules are applied once the parts are merged.
+  flat_ner = property(lambda self: self.prompt.flat_ner and
+                      self.prompt.parts == 1)
+  multi_label = property(lambda self: self.prompt.multi_label or
+                         self.prompt.parts > 1)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from apache_beam.transforms import window
 
 from model_handler.handler import GlinerModelHandler
 from model_handler.tasks import RelationsTask
+from model_handler.tasks import table_schemas
+from pipeline.commit import CommitRun, RunManifest, staging_root
 from pipeline.config import JobConfig
 from transforms.merge_windows import MergeResults
 from transforms.prepare import PrepareDocuments
@@ -52,7 +54,8 @@ class EnrichDocuments(beam.PTransform):
     config = self._config
     calls, prepare_dead = rows | 'Prepare' >> PrepareDocuments(
         config.model, config.tasks, config.max_doc_chars,
-        config.window_overlap, config.model_revision)
+        config.window_overlap, config.model_revision,
+        config.max_label_subwords)
     results = (calls
                | 'RunInference' >> RunInference(make_model_handler(config))
                | 'Stage1Results' >> beam.Map(lambda p: p.inference))
@@ -107,8 +110,20 @@ def read_source(pipeline: beam.Pipeline, config: JobConfig):
   return rows, dead
 
 
+def run_manifest(config: JobConfig) -> RunManifest:
+  return RunManifest(
+      run_id=config.run_id,
+      status='running',
+      model_id=config.model_id,
+      config_hash=config.config_hash(),
+      inputs={'input': config.input, 'tasks': config.task_config()})
+
+
 def build_pipeline(pipeline: beam.Pipeline,
                    config: JobConfig) -> Dict[str, beam.PCollection]:
+  """The whole job. Batch runs write under the run's staging directory and
+  commit all tables together in a last step (pipeline.commit); streaming
+  runs write windowed files straight into the tables."""
   rows, read_dead = read_source(pipeline, config)
   enriched = rows | 'Enrich' >> EnrichDocuments(config)
   dead = ((read_dead, enriched['dead_letter'])
@@ -120,9 +135,16 @@ def build_pipeline(pipeline: beam.Pipeline,
          | 'DocumentMessages' >> beam.Map(document_message, lineage,
                                          config.tasks)
          | 'PublishDocuments' >> beam.io.WriteToPubSub(config.output_topic))
-  return {
+  target = (config.output if config.streaming else staging_root(
+      config.output, config.run_id))
+  written = {
       'documents': enriched['documents'],
       'dead_letter': dead
-  } | 'Write' >> WriteOutputs(config.output, config.lineage(), config.tasks,
+  } | 'Write' >> WriteOutputs(target, config.lineage(), config.tasks,
                                windowed=config.streaming,
                                snippet_chars=config.dead_letter_snippet_chars)
+  if not config.streaming:
+    replace = list(table_schemas()) if config.overwrite else []
+    written['_manifest'] = written | 'Commit' >> CommitRun(
+        config.output, run_manifest(config), replace)
+  return written

@@ -68,6 +68,7 @@ class JobConfig:
   pubsub_read: str = 'native'
   pubsub_expansion_service: Optional[str] = None
   dead_letter_snippet_chars: int = 200
+  max_label_subwords: Optional[int] = None
   model_revision: Optional[str] = None
   trust_remote_code: bool = False
 
@@ -294,9 +295,36 @@ def _check_settings(opts) -> None:
                       f'must be >= 1, got {opts.torch_threads}')
   if not opts.text_column:
     raise OptionError('--text_column', 'must not be empty')
+  if opts.max_label_subwords is not None and opts.max_label_subwords < 8:
+    raise OptionError('--max_label_subwords',
+                      f'must be >= 8, got {opts.max_label_subwords}')
   if opts.dead_letter_snippet_chars < 0:
     raise OptionError('--dead_letter_snippet_chars',
                       f'must be >= 0, got {opts.dead_letter_snippet_chars}')
+
+
+# Runners that execute in this process or on this machine: the device the
+# model will use can be checked here, before the job starts.
+LOCAL_RUNNERS = ('FnApiRunner', 'DirectRunner', 'BundleBasedDirectRunner',
+                 'SwitchingDirectRunner', 'PrismRunner', 'PortableRunner')
+
+
+def _check_device(opts) -> None:
+  """On local runners, fail at start-up (not inside RunInference) when the
+  requested device or dtype cannot run here."""
+  from apache_beam.options.pipeline_options import StandardOptions
+  runner = opts.view_as(StandardOptions).runner or 'FnApiRunner'
+  name = runner if isinstance(runner, str) else type(runner).__name__
+  if name.split('.')[-1] not in LOCAL_RUNNERS:
+    return  # the workers, not this machine, have the device
+  import torch
+  cuda = torch.cuda.is_available()
+  if opts.device == 'cuda' and not cuda:
+    raise OptionError('--device', 'cuda requested but no CUDA device is '
+                      f'visible to this {name} run; use --device cpu or auto')
+  if opts.dtype == 'float16' and (opts.device == 'cpu' or not cuda):
+    raise OptionError('--dtype', 'float16 needs a CUDA device; use bfloat16 '
+                      'or float32 on CPU')
 
 
 def new_run_id() -> str:
@@ -309,6 +337,7 @@ def validate(opts, streaming: bool = False) -> JobConfig:
   _check_source(opts, streaming)
   tasks = resolve_tasks(opts)
   _check_settings(opts)
+  _check_device(opts)
   model_id = check_model(opts.model, opts.model_revision,
                          opts.trust_remote_code)
   if opts.input:
@@ -376,5 +405,6 @@ def _job_config(opts, tasks: Tuple[Task, ...], model_id: str, run_id: str,
       pubsub_read=opts.pubsub_read,
       pubsub_expansion_service=opts.pubsub_expansion_service,
       dead_letter_snippet_chars=opts.dead_letter_snippet_chars,
+      max_label_subwords=opts.max_label_subwords,
       model_revision=opts.model_revision,
       trust_remote_code=bool(opts.trust_remote_code))

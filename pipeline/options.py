@@ -151,6 +151,14 @@ def add_job_arguments(parser, label_flags=(LABELS_FLAG, )):
       default=4096,
       help='Subword budget of one inference batch (prompt + text, padded)')
   group.add_argument(
+      '--max_label_subwords',
+      type=int,
+      default=None,
+      help='Subwords one prompt (instruction + labels) may take; a larger '
+      'label set is split into several model calls whose results are '
+      'merged, a longer instruction dead-letters that task. Unset means half '
+      'the encoder limit')
+  group.add_argument(
       '--max_doc_chars',
       type=int,
       default=2_000_000,

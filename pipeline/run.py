@@ -6,18 +6,19 @@ job itself failed.
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import sys
 import time
 from typing import List, Optional
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
 
-from pipeline.build import build_pipeline
-from pipeline.config import JobConfig, OptionError, existing_outputs, validate
+from pipeline import commit
+from pipeline.build import build_pipeline, run_manifest
+from pipeline.config import JobConfig, OptionError, validate
 from pipeline.options import GlinerOptions, LABELS_ALIAS, LABELS_FLAG
 from pipeline.profiles import PROFILES, apply_profile
 from pipeline.options import add_job_arguments, rename_labels_flag
@@ -61,6 +62,47 @@ def arg_parser() -> argparse.ArgumentParser:
   return parser
 
 
+def _all_pipeline_option_classes():
+  pending, seen = [PipelineOptions], []
+  while pending:
+    cls = pending.pop()
+    if cls not in seen:
+      seen.append(cls)
+      pending.extend(cls.__subclasses__())
+  return seen
+
+
+def known_flags() -> List[str]:
+  """Every flag the job or any Beam PipelineOptions class declares."""
+  parser = arg_parser()
+  for cls in _all_pipeline_option_classes():
+    if cls is GlinerOptions:
+      continue
+    try:
+      cls._add_argparse_args(parser)  # pylint: disable=protected-access
+    except argparse.ArgumentError:
+      continue  # a flag declared twice (e.g. --streaming): already known
+  flags = [LABELS_ALIAS]
+  for action in parser._actions:  # pylint: disable=protected-access
+    flags.extend(o for o in action.option_strings if o.startswith('--'))
+  return flags
+
+
+def check_unknown_flags(argv: List[str]) -> None:
+  """Beam only warns about a flag it does not know and runs with the
+  default, so `--treshold 0.9` would silently change results: stop instead,
+  naming the flag and the closest known one."""
+  known = set(known_flags())
+  for arg in argv:
+    if not arg.startswith('--') or arg == '--':
+      continue
+    flag = arg.split('=', 1)[0]
+    if flag not in known:
+      close = difflib.get_close_matches(flag, sorted(known), n=1)
+      hint = f' (did you mean {close[0]}?)' if close else ''
+      raise OptionError(flag, f'unknown option{hint}')
+
+
 def parse(argv: List[str], rename_labels: bool = True):
   """-> (JobConfig, PipelineOptions); raises OptionError on bad values.
 
@@ -73,6 +115,7 @@ def parse(argv: List[str], rename_labels: bool = True):
     argv = apply_profile(argv)
   except (KeyError, ValueError) as exc:
     raise OptionError('--profile', str(exc).strip("'")) from exc
+  check_unknown_flags(argv)
   beam_argv = rename_labels_flag(argv) if rename_labels else list(argv)
   streaming = PipelineOptions(beam_argv).view_as(StandardOptions).streaming
   if not any(a == '--runner' or a.startswith('--runner=') for a in argv):
@@ -84,10 +127,12 @@ def parse(argv: List[str], rename_labels: bool = True):
 
 
 def submit(config: JobConfig, options: PipelineOptions):
-  """Build and start the pipeline; returns the running PipelineResult."""
-  stale = existing_outputs(config.output)
-  if stale:  # validate() only lets this happen with --overwrite
-    FileSystems.delete(stale)
+  """Build and start the pipeline; returns the running PipelineResult.
+
+  Nothing already in the output is touched here: a batch run commits (and,
+  with --overwrite, replaces) its tables only in its last step."""
+  if not config.streaming:
+    commit.write_manifest(config.output, run_manifest(config))
   pipeline = beam.Pipeline(options=options)
   build_pipeline(pipeline, config)
   return pipeline.run()
@@ -95,9 +140,27 @@ def submit(config: JobConfig, options: PipelineOptions):
 
 def run_job(config: JobConfig, options: PipelineOptions) -> RunSummary:
   started = time.monotonic()
-  result = submit(config, options)
-  result.wait_until_finish()
+  try:
+    result = submit(config, options)
+    result.wait_until_finish()
+  except BaseException as exc:
+    if not config.streaming:
+      _record_failure(config, exc)
+    raise
   return collect(result, time.monotonic() - started)
+
+
+def _record_failure(config: JobConfig, exc: BaseException) -> None:
+  """The manifest says the run failed; what it staged is deleted. The
+  previous output was never touched."""
+  manifest = run_manifest(config)
+  manifest.status = 'failed'
+  manifest.finished = commit._now()  # pylint: disable=protected-access
+  manifest.error = f'{type(exc).__name__}: {str(exc)[:500]}'
+  try:
+    commit.write_manifest(config.output, manifest)
+  finally:
+    commit.discard(config.output, config.run_id)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -2,12 +2,15 @@
 for every configured task.
 
 Every row leaves as model calls or as exactly one document-level dead letter
-with the reason; nothing raises mid-job and nothing is dropped. A bad
-per-document task input (e.g. a null question) dead-letters only that task.
+with the reason; nothing raises mid-job and nothing is dropped: an
+unexpected exception in any per-document step becomes a dead letter naming
+the step, never a failed bundle. A bad per-document task input (e.g. a null
+question, or one too long for the encoder) dead-letters only that task.
 """
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+import dataclasses
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -24,6 +27,27 @@ from transforms.windowing import plan_windows
 
 
 
+def not_utf8(value: Any) -> Optional[str]:
+  """Why `value` (a string, or strings nested in lists/dicts) cannot be
+  written as UTF-8 -- e.g. a lone surrogate from JSON -- else None."""
+  if isinstance(value, str):
+    try:
+      value.encode('utf-8')
+    except UnicodeEncodeError as exc:
+      return f'{exc.reason} at position {exc.start}'
+  elif isinstance(value, dict):
+    for key, item in value.items():
+      reason = not_utf8(key) or not_utf8(item)
+      if reason:
+        return reason
+  elif isinstance(value, (list, tuple)):
+    for item in value:
+      reason = not_utf8(item)
+      if reason:
+        return reason
+  return None
+
+
 def validate_row(row: SourceRow,
                  max_doc_chars: int) -> Union[Document, DeadLetter]:
   """Turn a raw row into a Document, or say exactly why it cannot be one."""
@@ -34,6 +58,9 @@ def validate_row(row: SourceRow,
   text = row.text
   if row.doc_id is None:
     return reject('id is null')
+  bad = not_utf8(row.doc_id)
+  if bad:
+    return reject(f'id is not valid Unicode text: {bad}')
   if text is None:
     return reject('text is null')
   if isinstance(text, (bytes, bytearray)):
@@ -43,6 +70,13 @@ def validate_row(row: SourceRow,
       return reject(f'text is not valid UTF-8: {exc}')
   if not isinstance(text, str):
     return reject(f'text is not a string but {type(text).__name__}')
+  bad = not_utf8(text)
+  if bad:
+    return reject(f'text is not valid Unicode text: {bad}')
+  for column, value in row.extras.items():
+    bad = not_utf8(value)
+    if bad:
+      return reject(f'column {column!r} is not valid Unicode text: {bad}')
   if not text.strip():
     return reject('text is empty or whitespace only')
   if len(text) > max_doc_chars:
@@ -56,7 +90,11 @@ class ValidateRowsFn(beam.DoFn):
     self._max_doc_chars = max_doc_chars
 
   def process(self, row: SourceRow):
-    result = validate_row(row, self._max_doc_chars)
+    try:
+      result = validate_row(row, self._max_doc_chars)
+    except Exception as exc:  # pylint: disable=broad-except
+      result = DeadLetter(row.record_key, row.doc_id, 'validate',
+                          f'{type(exc).__name__}: {exc}'[:500], row.text)
     if isinstance(result, DeadLetter):
       yield beam.pvalue.TaggedOutput(DEAD_LETTER, result)
     else:
@@ -73,8 +111,10 @@ class PlanModelCallsFn(beam.DoFn):
   """
 
   def __init__(self, model_ref: str, tasks: Sequence[Task],
-               overlap: Optional[int], revision: Optional[str] = None):
+               overlap: Optional[int], revision: Optional[str] = None,
+               max_label_subwords: Optional[int] = None):
     self._model_ref = model_ref
+    self._max_label_subwords = max_label_subwords
     self._revision = revision
     self._tasks = tuple(tasks)
     self._overlap = overlap
@@ -90,12 +130,80 @@ class PlanModelCallsFn(beam.DoFn):
         resolve_model_dir(self._model_ref, self._revision))
 
   def process(self, doc: Document) -> Iterator:
-    yield from self._process(doc)
+    try:
+      outputs = list(self._process(doc))
+    except Exception as exc:  # pylint: disable=broad-except
+      # Nothing of this document was emitted yet: one dead letter for it.
+      outputs = [beam.pvalue.TaggedOutput(
+          DEAD_LETTER, DeadLetter(doc.record_key, doc.doc_id, 'plan',
+                                  f'{type(exc).__name__}: {exc}'[:500],
+                                  doc.text))]
+    yield from outputs
+
+  def _task_prompts(self, task: Task, doc: Document):
+    """A task's prompts, keeping only those that fit the encoder with room
+    for text; a failing or oversized task input dead-letters that task."""
+    try:
+      prompts, dead = task.prompts(doc)
+    except Exception as exc:  # pylint: disable=broad-except
+      return [], [task.task_dead_letter(
+          doc, f'prompting failed: {type(exc).__name__}: {exc}'[:500], None)]
+    fitting = []
+    for prompt in [p for whole in prompts for p in self._split_labels(whole)]:
+      reason = self._too_long(prompt)
+      if reason:
+        dead.append(task.task_dead_letter(doc, reason,
+                                          prompt.tag or prompt.prefix))
+      else:
+        fitting.append(prompt)
+    return fitting, dead
+
+  def _label_budget(self, prompt: PromptSpec) -> int:
+    measure = self._measure
+    budget = (self._max_label_subwords if self._max_label_subwords else
+              measure.subword_limit // 2)
+    return budget - measure.prefix_cost(prompt.prefix)[1]
+
+  def _split_labels(self, prompt: PromptSpec) -> List[PromptSpec]:
+    """A label set whose prompt takes more than the label budget -> several
+    prompts with consecutive chunks of it (gliner would cut it silently)."""
+    measure = self._measure
+    budget = self._label_budget(prompt)
+    if (len(prompt.labels) < 2 or
+        measure.prompt_cost(tuple(p for _, p in prompt.labels)) <= budget):
+      return [prompt]
+    chunks: List[List] = [[]]
+    for label in prompt.labels:
+      trial = tuple(p for _, p in chunks[-1] + [label])
+      if chunks[-1] and measure.prompt_cost(trial) > budget:
+        chunks.append([])
+      chunks[-1].append(label)
+    return [
+        dataclasses.replace(prompt, labels=tuple(chunk), part=i,
+                            parts=len(chunks))
+        for i, chunk in enumerate(chunks)
+    ]
+
+  def _too_long(self, prompt: PromptSpec) -> Optional[str]:
+    """A prompt (instruction + labels) may take at most half of the model's
+    words and the label budget in subwords (default: half the encoder's), so
+    every window still holds text."""
+    measure = self._measure
+    words, subwords = measure.prefix_cost(prompt.prefix)
+    subwords += measure.prompt_cost(tuple(p for _, p in prompt.labels))
+    budget = self._max_label_subwords or measure.subword_limit // 2
+    if words > measure.info.max_len // 2:
+      return (f'instruction has {words} words, more than half of the '
+              f'model\'s {measure.info.max_len}')
+    if subwords > budget:
+      return (f'prompt has {subwords} subwords, more than the {budget} a '
+              f'prompt may take of the encoder\'s {measure.subword_limit}')
+    return None
 
   def _process(self, doc: Document) -> Iterator:
     prompts: List[PromptSpec] = []
     for task in self._tasks:
-      task_prompts, task_dead = task.prompts(doc)
+      task_prompts, task_dead = self._task_prompts(task, doc)
       prompts.extend(task_prompts)
       for letter in task_dead:
         yield beam.pvalue.TaggedOutput(DEAD_LETTER, letter)
@@ -181,9 +289,11 @@ class PrepareDocuments(beam.PTransform):
 
   def __init__(self, model_ref: str, tasks: Sequence[Task],
                max_doc_chars: int, overlap: Optional[int] = None,
-               revision: Optional[str] = None):
+               revision: Optional[str] = None,
+               max_label_subwords: Optional[int] = None):
     super().__init__()
     self._revision = revision
+    self._max_label_subwords = max_label_subwords
     self._model_ref = model_ref
     self._tasks = tuple(tasks)
     self._max_doc_chars = max_doc_chars
@@ -194,7 +304,8 @@ class PrepareDocuments(beam.PTransform):
         ValidateRowsFn(self._max_doc_chars)).with_outputs(DEAD_LETTER, main='docs')
     planned = validated.docs | 'PlanCalls' >> beam.ParDo(
         PlanModelCallsFn(self._model_ref, self._tasks, self._overlap,
-                         self._revision)).with_outputs(DEAD_LETTER, main='calls')
+                         self._revision,
+                         self._max_label_subwords)).with_outputs(DEAD_LETTER, main='calls')
     dead = ((validated[DEAD_LETTER], planned[DEAD_LETTER])
             | 'FlattenDead' >> beam.Flatten())
     return planned.calls, dead

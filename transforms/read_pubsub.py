@@ -67,9 +67,13 @@ class ParseMessagesFn(beam.DoFn):
     if HEARTBEAT_ATTRIBUTE in attributes:
       return
     self._read.inc()
-    parsed = parse_message(message.data, attributes, message.message_id,
-                           self._format, self._id_attribute,
-                           self._extra_columns)
+    try:
+      parsed = parse_message(message.data, attributes, message.message_id,
+                             self._format, self._id_attribute,
+                             self._extra_columns)
+    except Exception as exc:  # pylint: disable=broad-except
+      parsed = DeadLetter(f'pubsub:{message.message_id}', None, 'parse',
+                          f'{type(exc).__name__}: {exc}'[:500], message.data)
     if isinstance(parsed, DeadLetter):
       yield beam.pvalue.TaggedOutput(DEAD_LETTER, parsed)
     else:

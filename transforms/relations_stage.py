@@ -33,8 +33,19 @@ class PlanStage2CallsFn(beam.DoFn):
   def process(self, result: CallResult):
     # A failed stage-1 result plans nothing: it dead-letters the document at
     # merge.
-    if not result.error:
-      yield from self._plan(result)
+    if result.error:
+      return
+    try:
+      outputs = list(self._plan(result))
+    except Exception as exc:  # pylint: disable=broad-except
+      window = result.call.window
+      outputs = [beam.pvalue.TaggedOutput(
+          self.DEAD,
+          DeadLetter(window.record_key, window.doc_id, 'relations_stage2',
+                     f'planning window {window.index} failed: '
+                     f'{type(exc).__name__}: {exc}'[:500], None,
+                     task=self._task.name))]
+    yield from outputs
 
   def _plan(self, result: CallResult):
     measure = self._measure

@@ -11,7 +11,7 @@ from apache_beam.metrics import Metrics
 
 from common import schemas
 from common.metrics import NAMESPACE
-from common.records import DEAD_LETTER
+from common.records import DEAD_LETTER, DeadLetter
 from common.schemas import Lineage
 from model_handler.tasks import Task
 
@@ -67,9 +67,20 @@ class TaskRowsFn(beam.DoFn):
     self._rows = Metrics.counter(NAMESPACE, f'rows[{task.table}]')
 
   def process(self, doc, lineage: Lineage):
-    for columns in self._task.rows(doc.outputs.get(self._task.name, ())):
-      self._rows.inc()
-      yield schemas.task_row(doc, columns, lineage)
+    try:
+      rows = [schemas.task_row(doc, columns, lineage) for columns in
+              self._task.rows(doc.outputs.get(self._task.name, ()))]
+    except Exception as exc:  # pylint: disable=broad-except
+      # This document's rows of this table only; its other tables are
+      # written, and the dead letter says which table is missing.
+      yield beam.pvalue.TaggedOutput(
+          DEAD_LETTER,
+          DeadLetter(doc.record_key, doc.doc_id, 'sink',
+                     f'{self._task.table} rows: {type(exc).__name__}: '
+                     f'{exc}'[:500], task=self._task.name))
+      return
+    self._rows.inc(len(rows))
+    yield from rows
 
 
 class WriteOutputs(beam.PTransform):
@@ -90,14 +101,19 @@ class WriteOutputs(beam.PTransform):
   def expand(self, inputs: Dict[str, beam.PCollection]):
     documents, dead = inputs['documents'], inputs[DEAD_LETTER]
     lineage = self._lineage
-    rows = {
-        task.table: documents | f'{task.table}Rows' >> beam.ParDo(
-            TaskRowsFn(task), lineage) for task in self._tasks
-    }
+    rows, sink_dead = {}, [dead]
+    for task in self._tasks:
+      built = documents | f'{task.table}Rows' >> beam.ParDo(
+          TaskRowsFn(task), lineage).with_outputs(DEAD_LETTER, main='rows')
+      rows[task.table] = built.rows
+      sink_dead.append(built[DEAD_LETTER])
     rows['documents'] = documents | 'DocumentRows' >> beam.Map(
         schemas.document_row, lineage)
-    rows[DEAD_LETTER] = dead | 'DeadLetterRows' >> beam.ParDo(
-        CountDeadLetter(self._snippet_chars), lineage)
+    rows[DEAD_LETTER] = (
+        sink_dead
+        | 'AllSinkDead' >> beam.Flatten()
+        | 'DeadLetterRows' >> beam.ParDo(CountDeadLetter(self._snippet_chars),
+                                         lineage))
     if self._windowed:
       from transforms.streaming import WriteWindowedTable
       writer = WriteWindowedTable
