@@ -1,2 +1,2 @@
-"""Throughput benchmark of the gliner-beam job (see bench/run.py and
-docs/BENCHMARKS.md). Run ``python -m bench.run [--quick|--smoke|--full]``."""
+"""Throughput benchmark of the gliner-beam job (see docs/BENCHMARKS.md).
+Run ``python -m bench [--quick|--smoke|--full]``."""

@@ -1,5 +1,6 @@
+"""`python -m bench`: the throughput benchmark (bench/cli.py)."""
 import sys
 
-from bench.scenarios import main
+from bench.cli import main
 
 sys.exit(main())

@@ -14,19 +14,19 @@ shuffled with a fixed seed and joined into documents:
 * planted: a 5k-word document with short natural sentences naming known
   entities inserted every ~60 words (P3b recall by position).
 
-Word counts use gliner's splitter (``\\w+(?:[-_]\\w+)*|\\S``).
+Word counts use gliner's splitter (``common.text.WORD_PATTERN``).
 """
 from __future__ import annotations
 
 import math
 import os
 import random
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-WORD_RE = re.compile(r'\w+(?:[-_]\w+)*|\S')
+from common.text import count_words, words_with_offsets
+
 DOMAINS = ('ai', 'literature', 'science')
 SPLITS = ('train', 'dev', 'test')
 _NO_SPACE_BEFORE = {'.', ',', ';', ':', '!', '?', ')', ']', '}', "'s", "n't",
@@ -41,10 +41,6 @@ def crossner_dir() -> Path:
   repo = Path(__file__).resolve().parent.parent
   local = repo.parent / 'shared' / 'data' / 'crossner'
   return local if local.is_dir() else Path('/work/shared/data/crossner')
-
-
-def n_words(text: str) -> int:
-  return len(WORD_RE.findall(text))
 
 
 def detokenize(tokens: Sequence[str]) -> str:
@@ -110,11 +106,10 @@ def make_doc(stream: SentenceStream, words: int, rng: random.Random,
   paragraph_len = rng.randint(3, 8)
   while count < words:
     sentence = stream.next()
-    sentence_words = n_words(sentence)
+    sentence_words = count_words(sentence)
     if not parts and sentence_words > words:
       # Short target: cut the sentence at a word boundary.
-      spans = [m.span() for m in WORD_RE.finditer(sentence)]
-      return sentence[:spans[words - 1][1]]
+      return sentence[:words_with_offsets(sentence)[words - 1][2]]
     if parts:
       if paragraphs and in_paragraph >= paragraph_len:
         parts.append('\n\n')
@@ -136,7 +131,7 @@ class Corpus:
 
   @property
   def words(self) -> List[int]:
-    return [n_words(t) for t in self.texts]
+    return [count_words(t) for t in self.texts]
 
   def describe(self) -> Dict:
     words = self.words
@@ -188,14 +183,14 @@ def long_corpora(sentences, unit_words: int = 1000, mid_units: int = 5,
   return {
       'unit': Corpus(f'long-{big_units}x{unit_words}w',
                      [f'l1k{i:02d}' for i in range(big_units)], units),
-      'mid': Corpus(f'long-1x{n_words(mid)}w', ['l5k'], [mid]),
-      'big': Corpus(f'long-1x{n_words(big)}w', ['l10k'], [big]),
+      'mid': Corpus(f'long-1x{count_words(mid)}w', ['l5k'], [mid]),
+      'big': Corpus(f'long-1x{count_words(big)}w', ['l10k'], [big]),
   }
 
 
 # Short natural sentences with one entity each; (template, entity, label).
 # Only templates the embedded model finds on the sentence alone are planted
-# (checked at run time with bare inference: see bench.run.verify_plants).
+# (checked at run time with bare inference: see bench.scenarios.verify_plants).
 PLANT_TEMPLATES: Tuple[Tuple[str, str, str], ...] = (
     ('Angela Merkel gave a short speech.', 'Angela Merkel', 'person'),
     ('We flew to Lisbon in May.', 'Lisbon', 'location'),
@@ -238,22 +233,22 @@ def planted_document(sentences, templates, words: int = 5000, every: int = 60,
       piece = template
       offset = piece.index(entity)
       start = length + (1 if parts else 0) + offset
-      first_word = count + n_words(template[:offset])
+      first_word = count + count_words(template[:offset])
       plants.append((start, start + len(entity), label, first_word))
       since = 0
     else:
       piece = stream.next()
-      since += n_words(piece)
+      since += count_words(piece)
     if parts:
       parts.append(' ')
       length += 1
     parts.append(piece)
     length += len(piece)
-    count += n_words(piece)
+    count += count_words(piece)
   text = ''.join(parts)
   for start, end, _, _ in plants:
     assert text[start:end] in {t[1] for t in templates}, text[start:end]
-  return PlantedDoc(text, plants, n_words(text))
+  return PlantedDoc(text, plants, count_words(text))
 
 
 def write_parquet(corpus: Corpus, path: Path, row_group_size: int = 8) -> Path:

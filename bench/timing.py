@@ -429,6 +429,7 @@ def profile_job(argv: List[str], top: int = 30) -> Dict[str, Any]:
     stream = io.StringIO()
     stats = pstats.Stats(profiler, stream=stream)
     stats.sort_stats(sort).print_stats(top)
-    lines = [l for l in stream.getvalue().splitlines() if l.strip()]
+    lines = [line for line in stream.getvalue().splitlines()
+             if line.strip()]
     out[sort] = lines[-(top + 1):]
   return out

@@ -1,6 +1,6 @@
 """The benchmark harness runs end to end in its smoke mode and writes the
 JSON it promises. No timing assertions: speed is measured by
-`python -m bench.run`, not asserted in tests."""
+`python -m bench`, not asserted in tests."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,7 @@ def _positive(value) -> bool:
 
 
 def test_bench_smoke_writes_json(tmp_path, model_cache):
-  from bench.scenarios import main
+  from bench.cli import main
   out = tmp_path / 'bench.json'
   assert main(['--smoke', '--out', str(out), '--cache_dir', str(model_cache),
                '--workdir', str(tmp_path / 'work')]) == 0
