@@ -3,6 +3,9 @@
 * gliner's whitespace word splitter (`WordsSplitter('whitespace')`) is the
   regex below: benchmarks, fixtures and the training-data builders count and
   cut words with it, so their words are the model's words.
+* Text that cannot be written as UTF-8 (a lone surrogate that JSON let
+  through) is caught where it enters, before Beam's coders, the tokenizer or
+  Arrow fail on it mid-job.
 * A label list given as text or as a list is normalised the same way
   everywhere (command line, task file, per-document label column, evaluation):
   whitespace collapsed, empties and duplicates dropped, order kept.
@@ -10,7 +13,7 @@
 from __future__ import annotations
 
 import re
-from typing import Iterable, List, Tuple, Union
+from typing import Any, Iterable, List, Optional, Tuple, Union
 
 # gliner 0.2.x `WhitespaceTokenSplitter`: words, hyphen/underscore compounds,
 # and every other non-space character on its own.
@@ -43,3 +46,24 @@ def label_list(value: Union[str, Iterable[str]]) -> Tuple[str, ...]:
     if item and item not in labels:
       labels.append(item)
   return tuple(labels)
+
+
+def not_utf8(value: Any) -> Optional[str]:
+  """Why `value` (a string, or strings nested in lists/dicts) cannot be
+  written as UTF-8 -- e.g. a lone surrogate from JSON -- else None."""
+  if isinstance(value, str):
+    try:
+      value.encode('utf-8')
+    except UnicodeEncodeError as exc:
+      return f'{exc.reason} at position {exc.start}'
+  elif isinstance(value, dict):
+    for key, item in value.items():
+      reason = not_utf8(key) or not_utf8(item)
+      if reason:
+        return reason
+  elif isinstance(value, (list, tuple)):
+    for item in value:
+      reason = not_utf8(item)
+      if reason:
+        return reason
+  return None

@@ -247,6 +247,10 @@ def resolve_tasks(opts) -> Tuple[Task, ...]:
   labels = label_list(raw)
   if not labels:
     raise OptionError('--labels', 'no labels given (e.g. "person,location")')
+  given = [label for label in raw.split(',') if label.strip()]
+  if len(given) != len(labels):
+    raise OptionError('--labels', 'a label is given twice: '
+                      f'{", ".join(given)}')
   threshold = 0.5 if opts.threshold is None else opts.threshold
   if not 0.0 <= threshold <= 1.0:
     raise OptionError('--threshold', f'must be in [0, 1], got {threshold}')
@@ -255,6 +259,45 @@ def resolve_tasks(opts) -> Tuple[Task, ...]:
       threshold=float(threshold),
       flat_ner=not opts.nested_ner,
       multi_label=bool(opts.multi_label)), )
+
+
+# Tokens that structure gliner's prompt (and the usual encoder specials): a
+# label or question holding one would shift every later label to the wrong
+# type, so they are refused at start-up.
+RESERVED_PROMPT_TOKENS = ('<<ENT>>', '<<SEP>>', '[ENT]', '[SEP]', '[CLS]',
+                          '[PAD]', '[MASK]', '[UNK]', '<s>', '</s>', '<pad>',
+                          '<mask>', '<unk>')
+
+
+def model_prompt_tokens(ref: str) -> Tuple[str, ...]:
+  """The checkpoint's own prompt tokens plus the usual specials."""
+  tokens = list(RESERVED_PROMPT_TOKENS)
+  try:
+    if '://' in ref:
+      with FileSystems.open(ref.rstrip('/') + '/' + CONFIG_FILE) as handle:
+        config = json.loads(handle.read())
+    else:
+      from model_handler.checkpoint import read_config
+      config = read_config(resolve_model_dir(ref))
+  except Exception:  # pylint: disable=broad-except
+    return tuple(tokens)  # check_model has reported an unreadable model
+  for key in ('ent_token', 'sep_token'):
+    if config.get(key) and config[key] not in tokens:
+      tokens.append(config[key])
+  return tuple(tokens)
+
+
+def check_prompts(tasks: Tuple[Task, ...], reserved: Tuple[str, ...],
+                  option: str) -> None:
+  """Every prompt text is non-empty and free of reserved tokens."""
+  for task in tasks:
+    for key, text in task.prompt_texts():
+      if not text.strip():
+        raise OptionError(option, f'{key}: empty string')
+      for token in reserved:
+        if token in text:
+          raise OptionError(option, f'{key}: {text!r} contains the reserved '
+                            f'prompt token {token!r}')
 
 
 def _check_source(opts, streaming: bool) -> None:
@@ -340,9 +383,16 @@ def validate(opts, streaming: bool = False) -> JobConfig:
   _check_device(opts)
   model_id = check_model(opts.model, opts.model_revision,
                          opts.trust_remote_code)
+  check_prompts(tasks, model_prompt_tokens(opts.model),
+                '--tasks' if opts.tasks else '--labels')
   if opts.input:
     _check_input(opts.input, opts.text_column, task_columns(tasks))
-  _check_output(opts.output, opts.overwrite)
+  if streaming:
+    # Window files carry the run id: a restart adds files, never replaces.
+    if not opts.output:
+      raise OptionError('--output', 'required (an output directory)')
+  else:
+    _check_output(opts.output, opts.overwrite)
   return _job_config(opts, tasks, model_id, opts.run_id or new_run_id(),
                      streaming)
 

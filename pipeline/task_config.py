@@ -32,10 +32,26 @@ def parse_tasks(document: Any) -> Tuple[Task, ...]:
   return tuple(parse_task(str(name), raw) for name, raw in document.items())
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+  """The safe loader, refusing a key given twice in one mapping (YAML and
+  JSON parsers otherwise keep the last one silently)."""
+
+  def construct_mapping(self, node, deep=False):
+    seen = {}
+    for key_node, _ in node.value:
+      key = self.construct_object(key_node, deep=deep)
+      if key in seen:
+        raise TaskSpecError(
+            f'{key}: given twice (lines {seen[key] + 1} and '
+            f'{key_node.start_mark.line + 1})')
+      seen[key] = key_node.start_mark.line
+    return super().construct_mapping(node, deep=deep)
+
+
 def load_tasks(text: str) -> Tuple[Task, ...]:
   """YAML or JSON text -> tasks (JSON is YAML; the safe loader is used)."""
   try:
-    document = yaml.safe_load(text)
+    document = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (safe)
   except yaml.YAMLError as exc:
     try:
       document = json.loads(text)

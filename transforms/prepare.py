@@ -20,32 +20,12 @@ from model_handler.tasks import PromptSpec, Task
 from common.metrics import NAMESPACE
 from common.records import DEAD_LETTER, DeadLetter, Document, ModelCall, SourceRow
 from common.records import Window
+from common.text import not_utf8
 from transforms.emulators import use_anonymous_gcs_for_emulator
 from transforms.windowing import WindowingError
 from transforms.windowing import default_overlap
 from transforms.windowing import plan_windows
 
-
-
-def not_utf8(value: Any) -> Optional[str]:
-  """Why `value` (a string, or strings nested in lists/dicts) cannot be
-  written as UTF-8 -- e.g. a lone surrogate from JSON -- else None."""
-  if isinstance(value, str):
-    try:
-      value.encode('utf-8')
-    except UnicodeEncodeError as exc:
-      return f'{exc.reason} at position {exc.start}'
-  elif isinstance(value, dict):
-    for key, item in value.items():
-      reason = not_utf8(key) or not_utf8(item)
-      if reason:
-        return reason
-  elif isinstance(value, (list, tuple)):
-    for item in value:
-      reason = not_utf8(item)
-      if reason:
-        return reason
-  return None
 
 
 def validate_row(row: SourceRow,

@@ -18,6 +18,8 @@ from apache_beam.metrics import Metrics
 
 from common.metrics import NAMESPACE
 from common.records import DEAD_LETTER, DeadLetter, SourceRow
+from common.schemas import writable
+from common.text import not_utf8
 
 HEARTBEAT_ATTRIBUTE = 'gliner_beam_heartbeat'
 
@@ -51,6 +53,15 @@ def parse_message(data: bytes, attributes: dict, message_id: str,
   if 'text' not in payload:
     return DeadLetter(key, doc_id, 'parse', 'JSON has no "text" field', data)
   extras = {column: payload.get(column) for column in extra_columns}
+  # JSON lets lone surrogates through; Beam's coders would fail on them
+  # (killing the pipeline), so such a message is a dead letter here, with
+  # its id escaped.
+  for what, value in (('id', doc_id), ('text', payload['text']),
+                      ('task columns', extras)):
+    bad = not_utf8(value)
+    if bad:
+      return DeadLetter(key, writable(doc_id), 'parse',
+                        f'{what} is not valid Unicode text: {bad}', data)
   return SourceRow(key, doc_id, payload['text'], extras)
 
 

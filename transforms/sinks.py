@@ -1,6 +1,7 @@
 """Typed Parquet sinks: one directory per table under the output root."""
 from __future__ import annotations
 
+import functools
 from typing import Dict, Sequence
 
 import apache_beam as beam
@@ -116,7 +117,7 @@ class WriteOutputs(beam.PTransform):
                                          lineage))
     if self._windowed:
       from transforms.streaming import WriteWindowedTable
-      writer = WriteWindowedTable
+      writer = functools.partial(WriteWindowedTable, run_id=lineage.run_id)
     else:
       writer = WriteTable
     return {

@@ -2,6 +2,7 @@
 and an optional Pub/Sub topic of enriched documents."""
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Iterable, Sequence, Tuple
 
@@ -18,34 +19,58 @@ from transforms.emulators import use_anonymous_gcs_for_emulator
 from transforms.sinks import table_dir
 
 
-class DropRedeliveries(beam.PTransform):
-  """Keep one row per document id per window.
+def content_hash(row: SourceRow) -> str:
+  """What a document says: its text and task inputs (not its message id)."""
+  body = json.dumps([row.text, sorted(row.extras.items())], sort_keys=True,
+                    default=repr, ensure_ascii=True)
+  return hashlib.sha256(body.encode('ascii')).hexdigest()
 
-  Pub/Sub delivers at least once: a redelivered message (or a re-published
-  document with the same id) inside one window is enriched once. The kept row
-  is the one with the smallest message key, so the choice is deterministic.
+
+def message_order(row: SourceRow):
+  """Pub/Sub message ids are decimal strings: compare them as numbers
+  (`pubsub:9` before `pubsub:10`), deterministically."""
+  key = row.record_key
+  return (len(key), key)
+
+
+class DropRedeliveries(beam.PTransform):
+  """Keep one row per (document id, content) per window.
+
+  Pub/Sub delivers at least once: a redelivered message -- the same message
+  id, or the same document id with the same content -- inside one window is
+  enriched once (`duplicates_dropped`). A new version of a document (same id,
+  other content) is a different document and is enriched and written too
+  (`document_versions` counts the extra versions); readers tell versions
+  apart by `source` (the message) and pick one by publish order.
   """
 
   def expand(self, rows):
     duplicates = Metrics.counter(NAMESPACE, 'duplicates_dropped')
+    versions = Metrics.counter(NAMESPACE, 'document_versions')
 
-    def first(keyed: Tuple[str, Iterable[SourceRow]]):
+    def keep(keyed: Tuple[str, Iterable[SourceRow]]):
       _, group = keyed
-      group = sorted(group, key=lambda r: r.record_key)
-      duplicates.inc(len(group) - 1)
-      return group[0]
+      by_content = {}
+      for row in sorted(group, key=message_order):
+        by_content.setdefault(content_hash(row), []).append(row)
+      dropped = sum(len(rows) - 1 for rows in by_content.values())
+      duplicates.inc(dropped)
+      versions.inc(len(by_content) - 1)
+      for same in by_content.values():
+        yield same[0]
 
     return (rows
             | 'KeyById' >> beam.Map(lambda r: (r.doc_id or r.record_key, r))
             | 'GroupById' >> beam.GroupByKey()
-            | 'KeepFirst' >> beam.Map(first))
+            | 'KeepOnePerVersion' >> beam.FlatMap(keep))
 
 
-def window_file_name(table: str, window, pane_index: int) -> str:
-  """Unique per (table, window, pane) and stable across retries."""
+def window_file_name(table: str, window, pane_index: int, run_id: str) -> str:
+  """Unique per (table, window, pane, run) and stable across retries: a
+  restarted job (new run id) never replaces an earlier run's files."""
   start = window.start.to_utc_datetime().strftime('%Y%m%dT%H%M%S')
   end = window.end.to_utc_datetime().strftime('%Y%m%dT%H%M%S')
-  return f'{table}-{start}-{end}-pane{pane_index:03d}.parquet'
+  return f'{table}-{start}-{end}-pane{pane_index:03d}-{run_id}.parquet'
 
 
 class WriteWindowFileFn(beam.DoFn):
@@ -56,10 +81,12 @@ class WriteWindowFileFn(beam.DoFn):
   file instead of adding a second copy.
   """
 
-  def __init__(self, output: str, table: str, schema: pa.Schema):
+  def __init__(self, output: str, table: str, schema: pa.Schema,
+               run_id: str):
     self._output = output
     self._table = table
     self._schema = schema
+    self._run_id = run_id
 
   def setup(self):
     use_anonymous_gcs_for_emulator()
@@ -69,7 +96,7 @@ class WriteWindowFileFn(beam.DoFn):
     _, rows = keyed
     rows = list(rows)
     directory = table_dir(self._output, self._table)
-    name = window_file_name(self._table, window, pane.index)
+    name = window_file_name(self._table, window, pane.index, self._run_id)
     final = FileSystems.join(directory, name)
     temp = FileSystems.join(directory, '.tmp-' + name)
     table = pa.Table.from_pylist(rows, schema=self._schema)
@@ -83,18 +110,20 @@ class WriteWindowFileFn(beam.DoFn):
 
 
 class WriteWindowedTable(beam.PTransform):
-  def __init__(self, output: str, table: str, schema: pa.Schema):
+  def __init__(self, output: str, table: str, schema: pa.Schema, run_id: str):
     super().__init__()
     self._output = output
     self._table = table
     self._schema = schema
+    self._run_id = run_id
 
   def expand(self, rows):
     return (rows
             | 'KeyByTable' >> beam.Map(lambda row: (self._table, row))
             | 'GroupWindow' >> beam.GroupByKey()
             | 'WriteFile' >> beam.ParDo(
-                WriteWindowFileFn(self._output, self._table, self._schema)))
+                WriteWindowFileFn(self._output, self._table, self._schema,
+                                  self._run_id)))
 
 
 def document_message(doc: EnrichedDocument, lineage,

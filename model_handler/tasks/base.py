@@ -135,6 +135,25 @@ class Task(ABC):
     for record in outputs:
       yield self.row_columns(record)
 
+  def prompt_texts(self) -> Iterator[Tuple[str, str]]:
+    """(task-file key, text) of every string this task puts in front of the
+    model (labels, descriptions, questions, instructions), for start-up
+    checks; column names and the task name are not prompt text."""
+
+    def walk(key: str, value: Any):
+      if isinstance(value, str):
+        yield key, value
+      elif isinstance(value, (tuple, list)):
+        for index, item in enumerate(value):
+          yield from walk(f'{key}[{index}]', item)
+
+    if dataclasses.is_dataclass(self):
+      for spec_field in dataclasses.fields(self):
+        if spec_field.name == 'name' or spec_field.name.endswith('_column'):
+          continue
+        yield from walk(f'{self.name}.{spec_field.name}',
+                        getattr(self, spec_field.name))
+
   def task_dead_letter(self, doc: Document, reason: str,
                        payload: Any) -> DeadLetter:
     return DeadLetter(doc.record_key, doc.doc_id, 'task_input', reason,

@@ -26,15 +26,26 @@ class Key:
 
 
 def strings(key: str, value: Any) -> Tuple[str, ...]:
-  """A list of strings (or comma-separated text), normalised, non-empty."""
+  """A list of strings (or comma-separated text), normalised; empty items
+  and duplicates are errors (a duplicate label breaks gliner's prompt)."""
   if not isinstance(value, (str, list, tuple)):
     raise TaskSpecError(f'{key}: expected a list of strings')
-  try:
-    out = label_list(value)
-  except TypeError as exc:
-    raise TaskSpecError(f'{key}: {exc}') from exc
-  if not out:
+  items = value.split(',') if isinstance(value, str) else list(value)
+  if not items:
     raise TaskSpecError(f'{key}: no values given')
+  for index, item in enumerate(items):
+    if not isinstance(item, str):
+      raise TaskSpecError(f'{key}[{index}]: {item!r} is not a string')
+    if not item.strip():
+      raise TaskSpecError(f'{key}[{index}]: empty string')
+  out = label_list(items)
+  if len(out) < len(items):
+    seen = set()
+    for item in items:
+      if normalise_label(item) in seen:
+        raise TaskSpecError(f'{key}: {normalise_label(item)!r} is given '
+                            'twice')
+      seen.add(normalise_label(item))
   return out
 
 
@@ -52,6 +63,12 @@ def labels(key: str, value: Any) -> Tuple[Label, ...]:
       pairs.append((name.strip(), normalise_label(prompt)))
     if not pairs:
       raise TaskSpecError(f'{key}: no labels given')
+    seen = {}
+    for name, prompt in pairs:
+      if prompt in seen:
+        raise TaskSpecError(f'{key}: {seen[prompt]!r} and {name!r} have the '
+                            f'same description {prompt!r}')
+      seen[prompt] = name
     return tuple(pairs)
   return tuple((name, name) for name in strings(key, value))
 

@@ -67,12 +67,16 @@ class NerTask(Task):
     return {self.labels_column: 'labels_column'} if self.labels_column else {}
 
   def prompts(self, doc: Document):
+    """With a labels column, a row's own labels replace the static ones; a
+    bad value dead-letters this task for the row (never a silent fallback
+    to the static labels)."""
     labels, dead = self.labels, []
     if self.labels_column:
       try:
         labels = plain_labels(
             per_document_labels(doc.extras.get(self.labels_column)))
       except ValueError as exc:
+        labels = ()
         dead.append(
             self.task_dead_letter(doc, f'{self.labels_column}: {exc}',
                                   doc.extras.get(self.labels_column)))
