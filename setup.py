@@ -31,7 +31,8 @@ setup(
         'scipy>=1.11',
     ],
     extras_require={
-        'test': ['pytest>=8', 'gcp-storage-emulator>=2024.8', 'ruff>=0.6'],
+        'test': ['pytest>=8', 'gcp-storage-emulator>=2024.8', 'ruff>=0.6',
+                 'hypothesis>=6.100'],
     },
     entry_points={'console_scripts': ['gliner-beam=pipeline.run:main']},
 )
