@@ -85,3 +85,45 @@ def gcs_emulator(bucket: str):
         os.environ.pop(key, None)
       else:
         os.environ[key] = value
+
+
+@contextmanager
+def streaming_job(argv, publisher, topic):
+  """Run the streaming job (in this process, BundleBasedDirectRunner) while a
+  heartbeat keeps the direct runner's 30 s pull returning; cancel on exit.
+
+  Yields (config, result)."""
+  import threading
+
+  import apache_beam as beam
+
+  from pipeline.build import build_pipeline
+  from pipeline.run import parse
+  config, options = parse([str(a) for a in argv])
+  pipeline = beam.Pipeline(options=options)
+  build_pipeline(pipeline, config)
+  result = pipeline.run()
+  stop = threading.Event()
+
+  def heartbeat():  # lets the direct runner's pull return and advance
+    while not stop.is_set():
+      publisher.publish(topic, b'', gliner_beam_heartbeat='1')
+      stop.wait(0.4)
+
+  beat = threading.Thread(target=heartbeat, daemon=True)
+  beat.start()
+  try:
+    yield config, result
+  finally:
+    stop.set()
+    result.cancel()
+    beat.join(5)
+
+
+def wait_for(predicate, timeout: float) -> bool:
+  deadline = time.monotonic() + timeout
+  while time.monotonic() < deadline:
+    if predicate():
+      return True
+    time.sleep(0.5)
+  return False

@@ -2,7 +2,6 @@
 every message is accounted for, window files read back with the declared
 schemas, and a redelivered document is enriched once."""
 import json
-import threading
 import time
 
 import pyarrow as pa
@@ -10,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.emulators import pubsub_emulator, pubsub_emulator_missing
+from tests.emulators import streaming_job, wait_for
 
 MISSING = pubsub_emulator_missing()
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=MISSING or 'n/a')
@@ -30,15 +30,6 @@ def read_rows(directory):
   return files, (pa.concat_tables(tables) if tables else None)
 
 
-def wait_for(predicate, timeout):
-  deadline = time.monotonic() + timeout
-  while time.monotonic() < deadline:
-    if predicate():
-      return True
-    time.sleep(0.5)
-  return False
-
-
 def test_pubsub_stream_to_windowed_parquet(marker_model, tmp_path,
                                            monkeypatch):
   from google.cloud import pubsub_v1
@@ -55,31 +46,15 @@ def test_pubsub_stream_to_windowed_parquet(marker_model, tmp_path,
     publisher.create_topic(name=out_topic)
     subscriber.create_subscription(name=out_subscription, topic=out_topic)
 
-    from pipeline.build import build_pipeline
-    from pipeline.run import parse
-    import apache_beam as beam
     output = tmp_path / 'out'
-    config, options = parse([
+    started = time.monotonic()
+    argv = [
         '--streaming', '--input_subscription', subscription, '--output',
         str(output), '--model', str(marker_model), '--labels', 'location',
         '--threshold', '0.3', '--window_seconds', str(WINDOW_SECONDS),
         '--runner', 'BundleBasedDirectRunner', '--output_topic', out_topic
-    ])
-    started = time.monotonic()
-    pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, config)
-    result = pipeline.run()
-
-    stop = threading.Event()
-
-    def heartbeat():  # lets the direct runner's pull return and advance
-      while not stop.is_set():
-        publisher.publish(topic, b'', gliner_beam_heartbeat='1')
-        stop.wait(0.4)
-
-    beat = threading.Thread(target=heartbeat, daemon=True)
-    beat.start()
-    try:
+    ]
+    with streaming_job(argv, publisher, topic) as (config, result):
       # Publish everything just after a window boundary, so the redelivered
       # copy shares a window with the original.
       time.sleep(WINDOW_SECONDS - time.time() % WINDOW_SECONDS + 0.05)
@@ -110,10 +85,6 @@ def test_pubsub_stream_to_windowed_parquet(marker_model, tmp_path,
       end_to_end = time.monotonic() - published_at
       # One more window so a late duplicate would have shown up.
       time.sleep(WINDOW_SECONDS + 1)
-    finally:
-      stop.set()
-      result.cancel()
-      beat.join(5)
     pulled = subscriber.pull(subscription=out_subscription, max_messages=50,
                              timeout=10)
     messages = [json.loads(m.message.data) for m in pulled.received_messages]
