@@ -1,8 +1,9 @@
 """gliner-beam: enrich large corpora with GLiNER multi-task models on Apache Beam.
 
-Also the `--setup_file` for Dataflow workers, which install the job's four
-packages from it (common, model_handler, transforms, pipeline); the tools on
-top (selflearning, bench, scripts) stay out of worker images.
+Also the `--setup_file` for Dataflow workers, which install the job's
+packages from it (common, model_handler, transforms, pipeline) and
+selflearning, whose pseudo-labelling is a Beam job of its own; the other
+tools (bench, scripts) stay out of worker images.
 """
 from setuptools import find_packages, setup
 
@@ -14,7 +15,8 @@ setup(
     python_requires='>=3.10,<3.13',
     packages=find_packages(
         include=['common', 'common.*', 'model_handler', 'model_handler.*',
-                 'transforms', 'transforms.*', 'pipeline', 'pipeline.*']),
+                 'transforms', 'transforms.*', 'pipeline', 'pipeline.*',
+                 'selflearning', 'selflearning.*']),
     install_requires=[
         'apache-beam[gcp]>=2.77.0,<2.78',
         'gliner>=0.2.29,<0.3',
