@@ -17,10 +17,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
+
+from bench.tiny_models import build_once
 
 REPO = Path(__file__).resolve().parent.parent
 MINILM_DIR = REPO / 'models' / 'gliner-minilm-demo'
@@ -90,23 +91,6 @@ def build_base_model(out_dir: Path, span_mode: str, seed: int = 0) -> Path:
   return out_dir
 
 
-def _cached(target: Path, build) -> Path:
-  if (target / 'gliner_config.json').is_file():
-    return target
-  target.parent.mkdir(parents=True, exist_ok=True)
-  staging = target.parent / f'.building-{uuid.uuid4().hex}'
-  try:
-    build(staging)
-    try:
-      os.rename(staging, target)
-    except OSError:
-      if not (target / 'gliner_config.json').is_file():
-        raise
-  finally:
-    shutil.rmtree(staging, ignore_errors=True)
-  return target
-
-
 def model_dir(spec: ModelSpec, cache_dir: Optional[Path] = None) -> Path:
   """Local checkpoint directory of `spec`, built on first use (offline)."""
   cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
@@ -114,7 +98,7 @@ def model_dir(spec: ModelSpec, cache_dir: Optional[Path] = None) -> Path:
     return MINILM_DIR
   if spec.kind == 'base':
     target = cache_dir / f'deberta-base-random-v{BASE_VERSION}-{spec.span_mode}'
-    return _cached(target, lambda d: build_base_model(d, spec.span_mode))
+    return build_once(target, lambda d: build_base_model(d, spec.span_mode))
   if spec.kind == 'tiny':
     from bench.tiny_models import tiny_model_dir
     return tiny_model_dir(spec.span_mode, cache_dir)

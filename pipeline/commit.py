@@ -107,27 +107,16 @@ def commit(output: str, run_id: str, tables: List[str],
   aside = FileSystems.join(staged, '_replaced')
   old = {t: _table_files(output, t) for t in replace_tables}
   new = {t: _table_files(staged, t) for t in tables}
-  moved_aside: List[tuple] = []
-  moved_in: List[tuple] = []
+  moved: List[tuple] = []  # (sources, targets), in order, for a rollback
   try:
-    for table, files in old.items():
-      targets = _relocate(files, output, aside)
-      _mkdirs(targets)
-      if files:
-        FileSystems.rename(files, targets)
-        moved_aside.append((files, targets))
-    for table, files in new.items():
-      targets = _relocate(files, staged, output)
-      _mkdirs(targets)
-      if files:
-        FileSystems.rename(files, targets)
-        moved_in.append((files, targets))
+    _move_tables(old, output, aside, moved)
+    moved_aside = len(moved)
+    _move_tables(new, staged, output, moved)
   except Exception:
-    for sources, targets in reversed(moved_in):
-      FileSystems.rename(targets, sources)
-    for sources, targets in reversed(moved_aside):
+    for sources, targets in reversed(moved):
       FileSystems.rename(targets, sources)
     raise
+  moved_in = moved[moved_aside:]
   counts = {}
   for table in tables:
     files = [t for sources, targets in moved_in for t in targets
@@ -136,6 +125,16 @@ def commit(output: str, run_id: str, tables: List[str],
                      'rows': sum(parquet_rows(f) for f in files)}
   discard(output, run_id)
   return counts
+
+
+def _move_tables(files_by_table: Dict[str, List[str]], from_root: str,
+                 to_root: str, moved: List[tuple]) -> None:
+  for files in files_by_table.values():
+    if files:
+      targets = _relocate(files, from_root, to_root)
+      _mkdirs(targets)
+      FileSystems.rename(files, targets)
+      moved.append((files, targets))
 
 
 def _mkdirs(paths: List[str]) -> None:

@@ -127,3 +127,21 @@ def wait_for(predicate, timeout: float) -> bool:
       return True
     time.sleep(0.5)
   return False
+
+
+def topic_with_subscription(publisher, subscriber, project: str, name: str):
+  """Create a topic and one subscription to it; -> (topic, subscription)."""
+  topic = publisher.topic_path(project, name)
+  subscription = subscriber.subscription_path(project, f'{name}-sub')
+  publisher.create_topic(name=topic)
+  subscriber.create_subscription(name=subscription, topic=topic)
+  return topic, subscription
+
+
+@contextmanager
+def pubsub_clients(tmp_dir: Path, monkeypatch):
+  """The emulator plus a publisher and a subscriber talking to it."""
+  from google.cloud import pubsub_v1
+  with pubsub_emulator(tmp_dir) as host:
+    monkeypatch.setenv('PUBSUB_EMULATOR_HOST', host)
+    yield pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()

@@ -8,8 +8,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.emulators import pubsub_emulator, pubsub_emulator_missing
-from tests.emulators import streaming_job, wait_for
+from tests.emulators import pubsub_clients, pubsub_emulator_missing
+from tests.emulators import streaming_job, topic_with_subscription
+from tests.emulators import wait_for
 
 MISSING = pubsub_emulator_missing()
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=MISSING or 'n/a')
@@ -32,19 +33,11 @@ def read_rows(directory):
 
 def test_pubsub_stream_to_windowed_parquet(marker_model, tmp_path,
                                            monkeypatch):
-  from google.cloud import pubsub_v1
-  with pubsub_emulator(tmp_path) as host:
-    monkeypatch.setenv('PUBSUB_EMULATOR_HOST', host)
-    publisher = pubsub_v1.PublisherClient()
-    subscriber = pubsub_v1.SubscriberClient()
-    topic = publisher.topic_path(PROJECT, 'docs')
-    subscription = subscriber.subscription_path(PROJECT, 'docs-sub')
-    publisher.create_topic(name=topic)
-    subscriber.create_subscription(name=subscription, topic=topic)
-    out_topic = publisher.topic_path(PROJECT, 'enriched')
-    out_subscription = subscriber.subscription_path(PROJECT, 'enriched-sub')
-    publisher.create_topic(name=out_topic)
-    subscriber.create_subscription(name=out_subscription, topic=out_topic)
+  with pubsub_clients(tmp_path, monkeypatch) as (publisher, subscriber):
+    topic, subscription = topic_with_subscription(publisher, subscriber,
+                                                  PROJECT, 'docs')
+    out_topic, out_subscription = topic_with_subscription(
+        publisher, subscriber, PROJECT, 'enriched')
 
     output = tmp_path / 'out'
     started = time.monotonic()

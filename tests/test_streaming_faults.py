@@ -13,8 +13,9 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
-from tests.emulators import pubsub_emulator, pubsub_emulator_missing
-from tests.emulators import streaming_job, wait_for
+from tests.emulators import pubsub_clients, pubsub_emulator_missing
+from tests.emulators import streaming_job, topic_with_subscription
+from tests.emulators import wait_for
 
 MISSING = pubsub_emulator_missing()
 pytestmark = pytest.mark.skipif(bool(MISSING), reason=MISSING or 'n/a')
@@ -43,15 +44,9 @@ def table_rows(directory):
 
 def test_poison_between_good_messages_and_a_restart(marker_model, tmp_path,
                                                     monkeypatch):
-  from google.cloud import pubsub_v1
-  with pubsub_emulator(tmp_path) as host:
-    monkeypatch.setenv('PUBSUB_EMULATOR_HOST', host)
-    publisher = pubsub_v1.PublisherClient()
-    subscriber = pubsub_v1.SubscriberClient()
-    topic = publisher.topic_path(PROJECT, 'docs')
-    subscription = subscriber.subscription_path(PROJECT, 'docs-sub')
-    publisher.create_topic(name=topic)
-    subscriber.create_subscription(name=subscription, topic=topic)
+  with pubsub_clients(tmp_path, monkeypatch) as (publisher, subscriber):
+    topic, subscription = topic_with_subscription(publisher, subscriber,
+                                                  PROJECT, 'docs')
     output = tmp_path / 'out'
     argv = ['--streaming', '--input_subscription', subscription, '--output',
             output, '--model', marker_model, '--labels', 'location',
