@@ -5,6 +5,8 @@ fails loudly; they pickle cheaply between Beam stages and SDK processes.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
@@ -27,6 +29,14 @@ class SourceRow:
   text: Any
   extras: Dict[str, Any] = field(default_factory=dict)
 
+  def content_hash(self) -> str:
+    """What the row says -- its text and task inputs, not where it came
+    from: incremental runs skip a (source, content hash) already enriched,
+    streaming tells a redelivery from a new version by it."""
+    body = json.dumps([self.text, sorted(self.extras.items())],
+                      sort_keys=True, default=repr, ensure_ascii=True)
+    return hashlib.sha256(body.encode('ascii')).hexdigest()[:32]
+
 
 @dataclass(frozen=True)
 class Document:
@@ -36,6 +46,7 @@ class Document:
   doc_id: str
   text: str
   extras: Dict[str, Any] = field(default_factory=dict)
+  content_hash: str = ''
 
 
 @dataclass(frozen=True)
@@ -59,6 +70,7 @@ class Window:
   n_subwords: int
   doc_chars: int
   doc_words: int
+  content_hash: str = ''
 
 
 @dataclass(frozen=True)
@@ -170,6 +182,7 @@ class EnrichedDocument:
   n_words: int
   n_windows: int
   outputs: Dict[str, Tuple[Any, ...]] = field(default_factory=dict)
+  content_hash: str = ''
 
   @property
   def entities(self) -> Tuple[Entity, ...]:

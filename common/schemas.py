@@ -48,6 +48,9 @@ DOCUMENTS = pa.schema([
     pa.field('n_words', pa.int64(), nullable=False),
     pa.field('n_windows', pa.int64(), nullable=False),
     pa.field('n_entities', pa.int64(), nullable=False),
+    # sha256 of the row's text and task inputs: with `source`, what an
+    # incremental run compares to skip rows it already enriched.
+    pa.field('content_hash', pa.string(), nullable=False),
     *LINEAGE_FIELDS,
 ])
 
@@ -120,6 +123,7 @@ def document_row(doc: EnrichedDocument, lineage: Lineage) -> Dict[str, Any]:
       'n_words': doc.n_words,
       'n_windows': doc.n_windows,
       'n_entities': len(doc.entities),
+      'content_hash': doc.content_hash,
       **lineage.as_dict(),
   }
 

@@ -14,14 +14,16 @@ from apache_beam.transforms import window
 
 from model_handler.handler import GlinerModelHandler
 from model_handler.tasks import RelationsTask
-from model_handler.tasks import table_schemas
-from pipeline.commit import CommitRun, RunManifest, staging_root
-from pipeline.config import JobConfig
+from pipeline.commit import CommitRun, RunManifest, committed_files
+from pipeline.commit import staging_root
+from pipeline.progress import ProgressFn
+from pipeline.config import JobConfig, all_table_names
 from transforms.merge_windows import MergeResults
 from transforms.prepare import PrepareDocuments
 from transforms.read_parquet import ReadParquetDocuments
 from transforms.relations_stage import PlanStage2CallsFn
-from transforms.sinks import WriteOutputs
+from transforms.incremental import SkipEnriched
+from transforms.sinks import WriteOutputs, output_tables
 
 
 def make_model_handler(config: JobConfig) -> GlinerModelHandler:
@@ -116,7 +118,14 @@ def run_manifest(config: JobConfig) -> RunManifest:
       status='running',
       model_id=config.model_id,
       config_hash=config.config_hash(),
-      inputs={'input': config.input, 'tasks': config.task_config()})
+      inputs={'input': config.input, 'tasks': config.task_config()},
+      incremental=config.incremental,
+      partition=run_partition(config) or None)
+
+
+def run_partition(config: JobConfig) -> str:
+  """Incremental runs add their files under `<table>/run=<run id>/`."""
+  return f'run={config.run_id}' if config.incremental else ''
 
 
 def build_pipeline(pipeline: beam.Pipeline,
@@ -125,6 +134,11 @@ def build_pipeline(pipeline: beam.Pipeline,
   commit all tables together in a last step (pipeline.commit); streaming
   runs write windowed files straight into the tables."""
   rows, read_dead = read_source(pipeline, config)
+  skipped = None
+  if config.incremental:
+    rows, skipped = rows | 'SkipEnriched' >> SkipEnriched(
+        committed_files(config.output, 'documents'), config.model_id,
+        config.config_hash())
   enriched = rows | 'Enrich' >> EnrichDocuments(config)
   dead = ((read_dead, enriched['dead_letter'])
           | 'AllDeadLetters' >> beam.Flatten())
@@ -142,9 +156,23 @@ def build_pipeline(pipeline: beam.Pipeline,
       'dead_letter': dead
   } | 'Write' >> WriteOutputs(target, config.lineage(), config.tasks,
                                windowed=config.streaming,
-                               snippet_chars=config.dead_letter_snippet_chars)
+                               snippet_chars=config.dead_letter_snippet_chars,
+                               num_shards=config.num_shards,
+                               corpus_tables=config.corpus_tables)
   if not config.streaming:
-    replace = list(table_schemas()) if config.overwrite else []
+    finished = [enriched['documents'], dead]
+    if skipped is not None:
+      finished.append(skipped)
+    _ = (finished
+         | 'AllFinished' >> beam.Flatten()
+         | 'Progress' >> beam.ParDo(ProgressFn(config.run_id)))
+    replace = all_table_names() if config.overwrite else []
+    iceberg = None
+    if config.sink == 'iceberg':
+      from pipeline.iceberg_sink import IcebergTarget
+      iceberg = IcebergTarget.from_config(config)
     written['_manifest'] = written | 'Commit' >> CommitRun(
-        config.output, run_manifest(config), replace)
+        config.output, run_manifest(config), replace, skipped=skipped,
+        schemas=output_tables(config.tasks, config.corpus_tables),
+        iceberg=iceberg)
   return written

@@ -57,6 +57,13 @@ class RunManifest:
   finished: Optional[str] = None
   tables: Dict[str, Dict[str, int]] = field(default_factory=dict)
   error: Optional[str] = None
+  # --incremental: rows skipped as already enriched, and the partition
+  # (`run=<run id>`) this run's files were committed to.
+  incremental: bool = False
+  skipped: int = 0
+  partition: Optional[str] = None
+  # --sink iceberg: table -> the snapshot this run committed.
+  iceberg_snapshots: Dict[str, int] = field(default_factory=dict)
 
   def to_json(self) -> str:
     return json.dumps(self.__dict__, indent=2, sort_keys=True) + '\n'
@@ -87,51 +94,62 @@ def staging_root(output: str, run_id: str) -> str:
   return FileSystems.join(output, STAGING_DIR, run_id)
 
 
-def _table_files(root: str, table: str) -> List[str]:
-  return _match(FileSystems.join(root, table, '*.parquet'))
+def _table_files(root: str, table: str, partitions: bool = False) -> List[str]:
+  files = _match(FileSystems.join(root, table, '*.parquet'))
+  if partitions:  # incremental runs' `run=<id>/` partitions
+    files += _match(FileSystems.join(root, table, '*', '*.parquet'))
+  return files
 
 
-def _relocate(files: List[str], from_root: str, to_root: str) -> List[str]:
-  return [to_root + path[len(from_root):] for path in files]
+def committed_files(output: str, table: str) -> List[str]:
+  """Every committed file of a table, in both layouts."""
+  return _table_files(output, table, partitions=True)
 
 
 def commit(output: str, run_id: str, tables: List[str],
-           replace_tables: List[str]) -> Dict[str, Dict[str, int]]:
+           replace_tables: List[str],
+           partition: str = '') -> Dict[str, Dict[str, object]]:
   """Move the staged tables into place; -> rows and files per table.
 
   `replace_tables`: committed tables whose files are replaced (--overwrite);
   they are moved aside first and deleted once the new files are in place,
-  and put back if moving the new files fails.
+  and put back if moving the new files fails. `partition`: a subdirectory
+  of each table for this run's files (incremental runs: `run=<run id>`).
   """
   staged = staging_root(output, run_id)
   aside = FileSystems.join(staged, '_replaced')
-  old = {t: _table_files(output, t) for t in replace_tables}
+  old = {t: _table_files(output, t, partitions=True) for t in replace_tables}
   new = {t: _table_files(staged, t) for t in tables}
   moved: List[tuple] = []  # (sources, targets), in order, for a rollback
   try:
-    _move_tables(old, output, aside, moved)
+    _move_tables(old, lambda t, p: aside + p[len(output):], moved)
     moved_aside = len(moved)
-    _move_tables(new, staged, output, moved)
+    into = FileSystems.join(output, '{table}', partition) if partition else (
+        FileSystems.join(output, '{table}'))
+    _move_tables(
+        new, lambda t, p: FileSystems.join(into.format(table=t),
+                                           p.rsplit('/', 1)[1]), moved)
   except Exception:
     for sources, targets in reversed(moved):
       FileSystems.rename(targets, sources)
     raise
-  moved_in = moved[moved_aside:]
-  counts = {}
+  counts: Dict[str, Dict[str, object]] = {}
+  for (table, _), (_, targets) in zip(
+      [(t, f) for t, f in new.items() if f], moved[moved_aside:]):
+    counts[table] = {'files': len(targets),
+                     'rows': sum(parquet_rows(f) for f in targets),
+                     'paths': targets}
   for table in tables:
-    files = [t for sources, targets in moved_in for t in targets
-             if t.startswith(FileSystems.join(output, table) + '/')]
-    counts[table] = {'files': len(files),
-                     'rows': sum(parquet_rows(f) for f in files)}
+    counts.setdefault(table, {'files': 0, 'rows': 0, 'paths': []})
   discard(output, run_id)
   return counts
 
 
-def _move_tables(files_by_table: Dict[str, List[str]], from_root: str,
-                 to_root: str, moved: List[tuple]) -> None:
-  for files in files_by_table.values():
+def _move_tables(files_by_table: Dict[str, List[str]], target_of,
+                 moved: List[tuple]) -> None:
+  for table, files in files_by_table.items():
     if files:
-      targets = _relocate(files, from_root, to_root)
+      targets = [target_of(table, path) for path in files]
       _mkdirs(targets)
       FileSystems.rename(files, targets)
       moved.append((files, targets))
@@ -165,16 +183,27 @@ class CommitRunFn(beam.DoFn):
   Dataflow included -- a failed pipeline never reaches this step."""
 
   def __init__(self, output: str, manifest: RunManifest, tables: List[str],
-               replace_tables: List[str]):
+               replace_tables: List[str], schemas=None, iceberg=None):
     self._output = output
     self._manifest = manifest
     self._tables = list(tables)
     self._replace = list(replace_tables)
+    self._schemas = schemas or {}
+    self._iceberg = iceberg
 
-  def process(self, unused_element, *written_files):
+  def process(self, unused_element, skipped, *written_files):
     manifest = RunManifest(**self._manifest.__dict__)
-    manifest.tables = commit(self._output, manifest.run_id, self._tables,
-                             self._replace)
+    counts = commit(self._output, manifest.run_id, self._tables,
+                    self._replace, manifest.partition or '')
+    manifest.skipped = int(skipped)
+    if self._iceberg is not None:
+      # After the files are in place: a failed run never gets here, so no
+      # Iceberg snapshot of it is ever visible.
+      manifest.iceberg_snapshots = self._iceberg.commit_run(
+          manifest.run_id, {t: c['paths'] for t, c in counts.items()},
+          self._schemas)
+    manifest.tables = {t: {'files': c['files'], 'rows': c['rows']}
+                       for t, c in counts.items()}
     manifest.status = 'committed'
     manifest.finished = _now()
     yield write_manifest(self._output, manifest)
@@ -184,17 +213,27 @@ class CommitRun(beam.PTransform):
   """{table: written file names} -> the committed run's manifest path."""
 
   def __init__(self, output: str, manifest: RunManifest,
-               replace_tables: List[str]):
+               replace_tables: List[str], skipped=None, schemas=None,
+               iceberg=None):
     super().__init__()
     self._output = output
     self._manifest = manifest
     self._replace = list(replace_tables)
+    self._skipped = skipped
+    self._schemas = schemas
+    self._iceberg = iceberg
 
   def expand(self, written: Dict[str, beam.PCollection]):
     tables = sorted(written)
-    return (written[tables[0]].pipeline
+    pipeline = written[tables[0]].pipeline
+    skipped = self._skipped
+    if skipped is None:
+      skipped = pipeline | 'NoneSkipped' >> beam.Create([])
+    count = skipped | 'CountSkipped' >> beam.combiners.Count.Globally()
+    return (pipeline
             | 'CommitTrigger' >> beam.Create([None])
             | 'CommitTables' >> beam.ParDo(
                 CommitRunFn(self._output, self._manifest, tables,
-                            self._replace),
+                            self._replace, self._schemas, self._iceberg),
+                beam.pvalue.AsSingleton(count),
                 *[beam.pvalue.AsList(written[t]) for t in tables]))

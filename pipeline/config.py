@@ -11,31 +11,22 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 from apache_beam.io.filesystems import FileSystems
 
 from common.schemas import Lineage
 from common.text import label_list
-from model_handler.checkpoint import CONFIG_FILE, CheckpointError
-from model_handler.checkpoint import check_remote_code, remote_code_keys
-from model_handler.checkpoint import resolve_model_dir
 from model_handler.tasks import NerTask, Task, table_schemas
 from model_handler.tasks.base import plain_labels
+from pipeline.model_checks import check_device, check_model, check_prompts
+from pipeline.model_checks import model_prompt_tokens
+from pipeline.option_error import OptionError
 from pipeline.task_config import TaskSpecError, load_tasks
 
 DEFAULT_LABELS = 'person,organization,location'
 
 SCHEMA_CHECK_FILES = 20
-
-
-class OptionError(ValueError):
-  """A bad option value; `option` is the flag to blame."""
-
-  def __init__(self, option: str, message: str):
-    super().__init__(f'{option}: {message}')
-    self.option = option
 
 
 @dataclass(frozen=True)
@@ -69,6 +60,13 @@ class JobConfig:
   pubsub_expansion_service: Optional[str] = None
   dead_letter_snippet_chars: int = 200
   max_label_subwords: Optional[int] = None
+  incremental: bool = False
+  sink: str = 'parquet'
+  iceberg_catalog_uri: Optional[str] = None
+  iceberg_catalog: Optional[str] = None
+  iceberg_namespace: str = 'gliner_beam'
+  corpus_tables: bool = True
+  num_shards: int = 1
   model_revision: Optional[str] = None
   trust_remote_code: bool = False
 
@@ -103,64 +101,6 @@ def task_columns(tasks) -> Dict[str, str]:
   return columns
 
 
-def describe_model(ref: str, model_dir: Path,
-                   revision: Optional[str] = None) -> str:
-  """A short, machine-independent model id for lineage columns, keyed on
-  content: a retrained checkpoint of the same shape gets a new id."""
-  if not Path(ref).expanduser().is_dir():
-    return f'{ref}@{revision}' if revision else ref
-  digest = hashlib.sha256((model_dir / CONFIG_FILE).read_bytes())
-  for weights in sorted(model_dir.glob('*.safetensors')) + sorted(
-      model_dir.glob('*.bin')):
-    digest.update(weights.name.encode())
-    with open(weights, 'rb') as handle:
-      for block in iter(lambda: handle.read(8 << 20), b''):
-        digest.update(block)
-  return f'{model_dir.resolve().name}@{digest.hexdigest()[:12]}'
-
-
-def check_model(ref: str, revision: Optional[str] = None,
-                trust_remote_code: bool = False) -> str:
-  """Fail early on an unusable checkpoint; return its lineage id.
-
-  Remote checkpoints are only listed here (workers download them), so the
-  launcher does not copy gigabytes just to validate.
-  """
-  from model_handler import remote
-  from model_handler.checkpoint import HUB_ID
-  if revision and ('://' in ref or not HUB_ID.match(ref) or
-                   Path(ref).expanduser().is_dir()):
-    raise OptionError('--model_revision',
-                      f'applies to hub ids only, not {ref!r}')
-  try:
-    if '://' in ref:
-      files = remote.list_checkpoint(ref)
-      remote.check_complete(ref, files)
-      if not trust_remote_code:
-        # The config is small: read it to refuse custom code at start-up.
-        import json
-        from apache_beam.io.filesystems import FileSystems
-        with FileSystems.open(ref.rstrip('/') + '/' + CONFIG_FILE) as handle:
-          keys = remote_code_keys(json.loads(handle.read()))
-        if keys:
-          raise OptionError('--trust_remote_code', f'{ref} names custom '
-                            f'model code ({", ".join(keys)}); pass '
-                            '--trust_remote_code to allow it to run')
-      return f'{ref.rstrip("/")}@{remote.cache_dir_for(ref, files).name[:12]}'
-    model_dir = resolve_model_dir(ref, revision)
-    try:
-      check_remote_code(model_dir, trust_remote_code)
-    except CheckpointError as exc:
-      raise OptionError('--trust_remote_code', str(exc)) from exc
-    return describe_model(ref, model_dir, revision)
-  except OptionError:
-    raise
-  except (CheckpointError, remote.IncompleteCheckpoint) as exc:
-    raise OptionError('--model', str(exc)) from exc
-  except Exception as exc:  # pylint: disable=broad-except
-    raise OptionError('--model', f'cannot read {ref}: {exc}') from exc
-
-
 def _check_input(pattern: str, text_column: str,
                  task_columns: Dict[str, str]) -> None:
   """The pattern matches Parquet files holding the text column and every
@@ -193,10 +133,17 @@ def _check_input(pattern: str, text_column: str,
             f'(columns: {names})')
 
 
+def all_table_names() -> list:
+  """Every table a run can write: the registered tasks', the corpus tables,
+  documents and dead_letter (what --overwrite replaces)."""
+  from transforms.corpus_tables import CORPUS_TABLES
+  return list(table_schemas()) + list(CORPUS_TABLES)
+
+
 def existing_outputs(output: str) -> list:
   """Parquet files already in the output tables (a rerun would mix them)."""
   existing = []
-  for table in table_schemas():
+  for table in all_table_names():
     pattern = FileSystems.join(output, table, '*.parquet')
     try:
       existing += [m.path for m in FileSystems.match([pattern])[0].metadata_list]
@@ -261,45 +208,6 @@ def resolve_tasks(opts) -> Tuple[Task, ...]:
       multi_label=bool(opts.multi_label)), )
 
 
-# Tokens that structure gliner's prompt (and the usual encoder specials): a
-# label or question holding one would shift every later label to the wrong
-# type, so they are refused at start-up.
-RESERVED_PROMPT_TOKENS = ('<<ENT>>', '<<SEP>>', '[ENT]', '[SEP]', '[CLS]',
-                          '[PAD]', '[MASK]', '[UNK]', '<s>', '</s>', '<pad>',
-                          '<mask>', '<unk>')
-
-
-def model_prompt_tokens(ref: str) -> Tuple[str, ...]:
-  """The checkpoint's own prompt tokens plus the usual specials."""
-  tokens = list(RESERVED_PROMPT_TOKENS)
-  try:
-    if '://' in ref:
-      with FileSystems.open(ref.rstrip('/') + '/' + CONFIG_FILE) as handle:
-        config = json.loads(handle.read())
-    else:
-      from model_handler.checkpoint import read_config
-      config = read_config(resolve_model_dir(ref))
-  except Exception:  # pylint: disable=broad-except
-    return tuple(tokens)  # check_model has reported an unreadable model
-  for key in ('ent_token', 'sep_token'):
-    if config.get(key) and config[key] not in tokens:
-      tokens.append(config[key])
-  return tuple(tokens)
-
-
-def check_prompts(tasks: Tuple[Task, ...], reserved: Tuple[str, ...],
-                  option: str) -> None:
-  """Every prompt text is non-empty and free of reserved tokens."""
-  for task in tasks:
-    for key, text in task.prompt_texts():
-      if not text.strip():
-        raise OptionError(option, f'{key}: empty string')
-      for token in reserved:
-        if token in text:
-          raise OptionError(option, f'{key}: {text!r} contains the reserved '
-                            f'prompt token {token!r}')
-
-
 def _check_source(opts, streaming: bool) -> None:
   sources = [flag for flag, value in (
       ('--input', opts.input), ('--input_subscription',
@@ -322,8 +230,27 @@ def _check_source(opts, streaming: bool) -> None:
     raise OptionError('--output_topic', 'needs --streaming')
 
 
+def default_shards(opts) -> int:
+  """Streaming files per table and window: one on local runners, 8 where
+  many workers write (Dataflow, Flink)."""
+  from apache_beam.options.pipeline_options import StandardOptions
+  runner = str(opts.view_as(StandardOptions).runner or '')
+  return 8 if ('Dataflow' in runner or 'Flink' in runner) else 1
+
+
 def _check_settings(opts) -> None:
   """Checks of the options that do not depend on the source or output."""
+  if opts.num_shards is not None and opts.num_shards < 1:
+    raise OptionError('--num_shards', f'must be >= 1, got {opts.num_shards}')
+  if opts.incremental and opts.overwrite:
+    raise OptionError('--incremental', 'adds a partition per run and never '
+                      'replaces: do not combine it with --overwrite')
+  if opts.sink == 'iceberg':
+    try:
+      import pyiceberg  # noqa: F401
+    except ImportError as exc:
+      raise OptionError('--sink', 'iceberg needs pyiceberg: pip install '
+                        '"gliner-beam[iceberg]"') from exc
   for name in ('max_batch_tokens', 'max_doc_chars'):
     if getattr(opts, name) < 1:
       raise OptionError(f'--{name}', f'must be >= 1, got {getattr(opts, name)}')
@@ -346,30 +273,6 @@ def _check_settings(opts) -> None:
                       f'must be >= 0, got {opts.dead_letter_snippet_chars}')
 
 
-# Runners that execute in this process or on this machine: the device the
-# model will use can be checked here, before the job starts.
-LOCAL_RUNNERS = ('FnApiRunner', 'DirectRunner', 'BundleBasedDirectRunner',
-                 'SwitchingDirectRunner', 'PrismRunner', 'PortableRunner')
-
-
-def _check_device(opts) -> None:
-  """On local runners, fail at start-up (not inside RunInference) when the
-  requested device or dtype cannot run here."""
-  from apache_beam.options.pipeline_options import StandardOptions
-  runner = opts.view_as(StandardOptions).runner or 'FnApiRunner'
-  name = runner if isinstance(runner, str) else type(runner).__name__
-  if name.split('.')[-1] not in LOCAL_RUNNERS:
-    return  # the workers, not this machine, have the device
-  import torch
-  cuda = torch.cuda.is_available()
-  if opts.device == 'cuda' and not cuda:
-    raise OptionError('--device', 'cuda requested but no CUDA device is '
-                      f'visible to this {name} run; use --device cpu or auto')
-  if opts.dtype == 'float16' and (opts.device == 'cpu' or not cuda):
-    raise OptionError('--dtype', 'float16 needs a CUDA device; use bfloat16 '
-                      'or float32 on CPU')
-
-
 def new_run_id() -> str:
   return (datetime.datetime.now(datetime.timezone.utc).strftime(
       '%Y%m%dT%H%M%SZ') + '-' + secrets.token_hex(3))
@@ -378,17 +281,23 @@ def new_run_id() -> str:
 def validate(opts, streaming: bool = False) -> JobConfig:
   """Check a GlinerOptions view and return the JobConfig, or raise OptionError."""
   _check_source(opts, streaming)
+  if streaming and opts.incremental:
+    raise OptionError('--incremental', 'applies to batch runs (streaming '
+                      'reads each message once)')
+  if streaming and opts.sink != 'parquet':
+    raise OptionError('--sink', 'streaming writes Parquet window files')
   tasks = resolve_tasks(opts)
   _check_settings(opts)
-  _check_device(opts)
+  check_device(opts)
   model_id = check_model(opts.model, opts.model_revision,
                          opts.trust_remote_code)
   check_prompts(tasks, model_prompt_tokens(opts.model),
                 '--tasks' if opts.tasks else '--labels')
   if opts.input:
     _check_input(opts.input, opts.text_column, task_columns(tasks))
-  if streaming:
-    # Window files carry the run id: a restart adds files, never replaces.
+  if streaming or opts.incremental:
+    # Streaming window files carry the run id and incremental runs add a
+    # partition: a run adds files, never replaces.
     if not opts.output:
       raise OptionError('--output', 'required (an output directory)')
   else:
@@ -456,5 +365,12 @@ def _job_config(opts, tasks: Tuple[Task, ...], model_id: str, run_id: str,
       pubsub_expansion_service=opts.pubsub_expansion_service,
       dead_letter_snippet_chars=opts.dead_letter_snippet_chars,
       max_label_subwords=opts.max_label_subwords,
+      incremental=bool(opts.incremental),
+      sink=opts.sink,
+      iceberg_catalog_uri=opts.iceberg_catalog_uri,
+      iceberg_catalog=opts.iceberg_catalog,
+      iceberg_namespace=opts.iceberg_namespace,
+      corpus_tables=not opts.no_corpus_tables,
+      num_shards=opts.num_shards or default_shards(opts),
       model_revision=opts.model_revision,
       trust_remote_code=bool(opts.trust_remote_code))

@@ -206,6 +206,47 @@ def add_job_arguments(parser, label_flags=(LABELS_FLAG, )):
       help='Replace the tables already in --output, only when this run '
       'succeeds (batch runs are staged and committed at the end)')
   group.add_argument(
+      '--incremental',
+      action='store_true',
+      default=False,
+      help='Scheduled runs: skip input rows whose (source, content hash) this '
+      'output already enriched with the same model id and task config; each '
+      'run adds its own partition <table>/run=<run id>/')
+  group.add_argument(
+      '--sink',
+      choices=('parquet', 'iceberg'),
+      default='parquet',
+      help='parquet: Parquet tables under --output; iceberg: the same files, '
+      'then committed to Apache Iceberg tables, one snapshot per table and '
+      'run (pyiceberg)')
+  group.add_argument(
+      '--iceberg_catalog_uri',
+      default=None,
+      help='--sink iceberg: SQL catalog URI (e.g. postgresql+psycopg2://..); '
+      'unset means sqlite:///<output>/_iceberg/catalog.db (local only)')
+  group.add_argument(
+      '--iceberg_catalog',
+      default=None,
+      help='--sink iceberg: name of a catalog configured for pyiceberg '
+      '(.pyiceberg.yaml / PYICEBERG_CATALOG__*: REST, Glue, Hive, ...); '
+      'overrides --iceberg_catalog_uri')
+  group.add_argument(
+      '--iceberg_namespace',
+      default='gliner_beam',
+      help='--sink iceberg: namespace of the tables')
+  group.add_argument(
+      '--no_corpus_tables',
+      action='store_true',
+      default=False,
+      help='Do not build the corpus-level tables (entity_index with ner, '
+      'relation_triples with relations)')
+  group.add_argument(
+      '--num_shards',
+      type=int,
+      default=None,
+      help='Streaming: files per table and window (rows spread by source); '
+      'unset means 1 on local runners, 8 on Dataflow and Flink')
+  group.add_argument(
       '--dead_letter_snippet_chars',
       type=int,
       default=200,

@@ -13,10 +13,11 @@ import time
 from typing import List, Optional
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
 
-from pipeline import commit
+from pipeline import commit, progress
 from pipeline.build import build_pipeline, run_manifest
 from pipeline.config import JobConfig, OptionError, validate
 from pipeline.options import GlinerOptions, LABELS_ALIAS, LABELS_FLAG
@@ -138,8 +139,20 @@ def submit(config: JobConfig, options: PipelineOptions):
   return pipeline.run()
 
 
+def in_this_process(options: PipelineOptions) -> bool:
+  """FnApiRunner without multi-processing runs every DoFn here."""
+  from apache_beam.options.pipeline_options import DirectOptions
+  runner = str(options.view_as(StandardOptions).runner or '')
+  mode = options.view_as(DirectOptions).direct_running_mode
+  return runner.endswith('FnApiRunner') and mode in (None, 'in_memory')
+
+
 def run_job(config: JobConfig, options: PipelineOptions) -> RunSummary:
   started = time.monotonic()
+  bar = not config.streaming and in_this_process(options)
+  if bar:
+    files = [m.path for m in FileSystems.match([config.input])[0].metadata_list]
+    progress.start_bar(config.run_id, progress.input_rows(files))
   try:
     result = submit(config, options)
     result.wait_until_finish()
@@ -147,7 +160,13 @@ def run_job(config: JobConfig, options: PipelineOptions) -> RunSummary:
     if not config.streaming:
       _record_failure(config, exc)
     raise
-  return collect(result, time.monotonic() - started)
+  finally:
+    if bar:
+      progress.stop_bar(config.run_id)
+  summary = collect(result, time.monotonic() - started)
+  if not config.streaming:
+    summary.manifest = commit.read_manifest(config.output, config.run_id)
+  return summary
 
 
 def _record_failure(config: JobConfig, exc: BaseException) -> None:

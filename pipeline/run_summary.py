@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Dict
+from typing import Dict, Optional
 
 from apache_beam.metrics.metric import MetricsFilter
 
@@ -17,6 +17,8 @@ class RunSummary:
   counters: Dict[str, int] = field(default_factory=dict)
   by_label: Dict[str, Dict[str, int]] = field(default_factory=dict)
   seconds: float = 0.0
+  # The committed run's manifest (batch runs): rows per table as written.
+  manifest: Optional[dict] = None
 
   def get(self, name: str) -> int:
     return self.counters.get(name, 0)
@@ -33,6 +35,8 @@ class RunSummary:
         f'  documents read:          {read}',
         f'  documents enriched:      {self.get("documents_enriched")}',
         f'  documents dead-lettered: {self.get("documents_dead_lettered")}',
+        f'  documents skipped:       {self.get("documents_skipped")} '
+        '(already enriched: --incremental)',
         f'  windows:                 {self.get("windows")}',
         f'  model calls:             {self.get("model_calls")}',
         f'  subwords encoded:        {self.get("subwords")} '
@@ -40,6 +44,14 @@ class RunSummary:
         f'  wall time:               {self.seconds:.1f} s '
         f'({rate:.2f} documents/s)',
     ]
+    if self.manifest:
+      lines.append(f'  run {self.manifest["run_id"]}: '
+                   f'{self.manifest["status"]}'
+                   + (f' into {self.manifest["partition"]}'
+                      if self.manifest.get('partition') else ''))
+      lines.append('  committed rows per table:')
+      for table, count in sorted(self.manifest.get('tables', {}).items()):
+        lines.append(f'    {table}: {count["rows"]} ({count["files"]} files)')
     for group, title in (('rows', 'rows per table'),
                          ('entities', 'entities per label'),
                          ('dead_letter', 'dead letters per stage'),

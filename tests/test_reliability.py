@@ -18,7 +18,7 @@ from common.schemas import task_table_schema
 from model_handler import remote
 from model_handler.handler import GlinerModelHandler
 from pipeline.commit import read_manifest
-from pipeline.config import describe_model
+from pipeline.model_checks import describe_model
 from tests.conftest import read_table, run_cli, write_parquet
 
 TEXTS = ['Marie Curie worked in Paris with Pierre Curie.',

@@ -78,8 +78,8 @@ def merge_document(record_key: str, results: Iterable[CallResult],
           DeadLetter(record_key, first.doc_id, 'merge',
                      f'{type(exc).__name__}: {exc}'[:500], task=task.name))
   return EnrichedDocument(record_key, first.doc_id, first.doc_chars,
-                          first.doc_words, first.n_windows,
-                          outputs), task_dead
+                          first.doc_words, first.n_windows, outputs,
+                          first.content_hash), task_dead
 
 
 class MergeDocumentFn(beam.DoFn):

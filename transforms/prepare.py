@@ -62,7 +62,8 @@ def validate_row(row: SourceRow,
   if len(text) > max_doc_chars:
     return reject(f'text has {len(text)} characters, more than '
                   f'--max_doc_chars={max_doc_chars}')
-  return Document(row.record_key, row.doc_id, text, row.extras)
+  return Document(row.record_key, row.doc_id, text, row.extras,
+                  row.content_hash())
 
 
 class ValidateRowsFn(beam.DoFn):
@@ -251,7 +252,8 @@ class PlanModelCallsFn(beam.DoFn):
           n_words=span.end_word - span.first_word,
           n_subwords=sum(counts[span.first_word:span.end_word]),
           doc_chars=len(doc.text),
-          doc_words=len(words))
+          doc_words=len(words),
+          content_hash=doc.content_hash)
       self._windows.inc()
       calls.extend(make_call(window, prompt, measure) for prompt in prompts)
     return calls

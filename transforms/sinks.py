@@ -15,16 +15,30 @@ from common.metrics import NAMESPACE
 from common.records import DEAD_LETTER, DeadLetter
 from common.schemas import Lineage
 from model_handler.tasks import Task
+from transforms.corpus_tables import CORPUS_TABLES, ENTITY_INDEX_TABLE
+from transforms.corpus_tables import RELATION_TRIPLES_TABLE, CorpusTables
 
 
 def table_dir(output: str, table: str) -> str:
   return FileSystems.join(output, table)
 
 
-def output_tables(tasks: Sequence[Task]) -> Dict[str, pa.Schema]:
-  """Tables a run writes -> schema: one per configured task, then
-  documents and dead_letter."""
+def corpus_tables_for(tasks: Sequence[Task]) -> Dict[str, pa.Schema]:
+  """The corpus-level tables the configured tasks feed: entity_index with
+  ner, relation_triples with relations."""
+  names = {task.name for task in tasks}
+  wanted = {ENTITY_INDEX_TABLE: 'ner' in names,
+            RELATION_TRIPLES_TABLE: 'relations' in names}
+  return {t: s for t, s in CORPUS_TABLES.items() if wanted[t]}
+
+
+def output_tables(tasks: Sequence[Task],
+                  corpus_tables: bool = False) -> Dict[str, pa.Schema]:
+  """Tables a run writes -> schema: one per configured task, the corpus
+  tables they feed (unless turned off), then documents and dead_letter."""
   tables = {task.table: task.schema() for task in tasks}
+  if corpus_tables:
+    tables.update(corpus_tables_for(tasks))
   tables.update(schemas.SHARED_TABLES)
   return tables
 
@@ -90,8 +104,11 @@ class WriteOutputs(beam.PTransform):
 
   def __init__(self, output: str, lineage: Lineage, tasks: Sequence[Task],
                windowed: bool = False,
-               snippet_chars: int = schemas.SNIPPET_CHARS):
+               snippet_chars: int = schemas.SNIPPET_CHARS,
+               num_shards: int = 1, corpus_tables: bool = False):
     super().__init__()
+    self._num_shards = num_shards
+    self._corpus_tables = corpus_tables
     self._snippet_chars = snippet_chars
     self._output = output
     self._lineage = lineage
@@ -108,6 +125,12 @@ class WriteOutputs(beam.PTransform):
           TaskRowsFn(task), lineage).with_outputs(DEAD_LETTER, main='rows')
       rows[task.table] = built.rows
       sink_dead.append(built[DEAD_LETTER])
+    corpus = corpus_tables_for(self._tasks) if self._corpus_tables else {}
+    if corpus:
+      rows.update(documents | 'CorpusTables' >> CorpusTables(
+          lineage,
+          build_entities=ENTITY_INDEX_TABLE in corpus,
+          build_relations=RELATION_TRIPLES_TABLE in corpus))
     rows['documents'] = documents | 'DocumentRows' >> beam.Map(
         schemas.document_row, lineage)
     rows[DEAD_LETTER] = (
@@ -117,11 +140,13 @@ class WriteOutputs(beam.PTransform):
                                          lineage))
     if self._windowed:
       from transforms.streaming import WriteWindowedTable
-      writer = functools.partial(WriteWindowedTable, run_id=lineage.run_id)
+      writer = functools.partial(WriteWindowedTable, run_id=lineage.run_id,
+                                 num_shards=self._num_shards)
     else:
       writer = WriteTable
     return {
         table: rows[table] | f'Write_{table}' >> writer(self._output, table,
                                                         schema)
-        for table, schema in output_tables(self._tasks).items()
+        for table, schema in output_tables(self._tasks,
+                                           self._corpus_tables).items()
     }

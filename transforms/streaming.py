@@ -2,8 +2,8 @@
 and an optional Pub/Sub topic of enriched documents."""
 from __future__ import annotations
 
-import hashlib
 import json
+import zlib
 from typing import Iterable, Sequence, Tuple
 
 import apache_beam as beam
@@ -17,13 +17,6 @@ from common.records import EnrichedDocument, SourceRow
 from model_handler.tasks import Task
 from transforms.emulators import use_anonymous_gcs_for_emulator
 from transforms.sinks import table_dir
-
-
-def content_hash(row: SourceRow) -> str:
-  """What a document says: its text and task inputs (not its message id)."""
-  body = json.dumps([row.text, sorted(row.extras.items())], sort_keys=True,
-                    default=repr, ensure_ascii=True)
-  return hashlib.sha256(body.encode('ascii')).hexdigest()
 
 
 def message_order(row: SourceRow):
@@ -52,7 +45,7 @@ class DropRedeliveries(beam.PTransform):
       _, group = keyed
       by_content = {}
       for row in sorted(group, key=message_order):
-        by_content.setdefault(content_hash(row), []).append(row)
+        by_content.setdefault(row.content_hash(), []).append(row)
       dropped = sum(len(rows) - 1 for rows in by_content.values())
       duplicates.inc(dropped)
       versions.inc(len(by_content) - 1)
@@ -65,12 +58,26 @@ class DropRedeliveries(beam.PTransform):
             | 'KeepOnePerVersion' >> beam.FlatMap(keep))
 
 
-def window_file_name(table: str, window, pane_index: int, run_id: str) -> str:
-  """Unique per (table, window, pane, run) and stable across retries: a
-  restarted job (new run id) never replaces an earlier run's files."""
+def window_file_name(table: str, window, pane_index: int, run_id: str,
+                     shard: int = 0, num_shards: int = 1) -> str:
+  """Unique per (table, window, pane, shard, run) and stable across
+  retries: a retried bundle replaces its own file, and a restarted job (new
+  run id) never replaces an earlier run's files."""
   start = window.start.to_utc_datetime().strftime('%Y%m%dT%H%M%S')
   end = window.end.to_utc_datetime().strftime('%Y%m%dT%H%M%S')
-  return f'{table}-{start}-{end}-pane{pane_index:03d}-{run_id}.parquet'
+  return (f'{table}-{start}-{end}-pane{pane_index:03d}-'
+          f'shard{shard:03d}of{num_shards:03d}-{run_id}.parquet')
+
+
+def shard_of(row: dict, num_shards: int) -> int:
+  """A row's shard: a stable hash of its content (same row, same shard on
+  every worker and retry), so a window's rows spread over `num_shards`
+  writers instead of one."""
+  if num_shards == 1:
+    return 0
+  body = json.dumps(row, sort_keys=True, default=str).encode('utf-8',
+                                                              'replace')
+  return zlib.crc32(body) % num_shards
 
 
 class WriteWindowFileFn(beam.DoFn):
@@ -82,21 +89,23 @@ class WriteWindowFileFn(beam.DoFn):
   """
 
   def __init__(self, output: str, table: str, schema: pa.Schema,
-               run_id: str):
+               run_id: str, num_shards: int = 1):
     self._output = output
     self._table = table
     self._schema = schema
     self._run_id = run_id
+    self._num_shards = num_shards
 
   def setup(self):
     use_anonymous_gcs_for_emulator()
 
   def process(self, keyed, window=beam.DoFn.WindowParam,
               pane=beam.DoFn.PaneInfoParam):
-    _, rows = keyed
+    shard, rows = keyed
     rows = list(rows)
     directory = table_dir(self._output, self._table)
-    name = window_file_name(self._table, window, pane.index, self._run_id)
+    name = window_file_name(self._table, window, pane.index, self._run_id,
+                            shard, self._num_shards)
     final = FileSystems.join(directory, name)
     temp = FileSystems.join(directory, '.tmp-' + name)
     table = pa.Table.from_pylist(rows, schema=self._schema)
@@ -110,20 +119,25 @@ class WriteWindowFileFn(beam.DoFn):
 
 
 class WriteWindowedTable(beam.PTransform):
-  def __init__(self, output: str, table: str, schema: pa.Schema, run_id: str):
+  """Rows of one table -> one file per window, pane and shard."""
+
+  def __init__(self, output: str, table: str, schema: pa.Schema, run_id: str,
+               num_shards: int = 1):
     super().__init__()
     self._output = output
     self._table = table
     self._schema = schema
     self._run_id = run_id
+    self._num_shards = num_shards
 
   def expand(self, rows):
     return (rows
-            | 'KeyByTable' >> beam.Map(lambda row: (self._table, row))
+            | 'KeyByShard' >> beam.Map(
+                lambda row, n: (shard_of(row, n), row), self._num_shards)
             | 'GroupWindow' >> beam.GroupByKey()
             | 'WriteFile' >> beam.ParDo(
                 WriteWindowFileFn(self._output, self._table, self._schema,
-                                  self._run_id)))
+                                  self._run_id, self._num_shards)))
 
 
 def document_message(doc: EnrichedDocument, lineage,
