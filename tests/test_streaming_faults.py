@@ -77,7 +77,8 @@ def test_poison_between_good_messages_and_a_restart(marker_model, tmp_path,
     first_files = {f.name: f.stat().st_mtime for f in output.rglob('*.parquet')}
 
     # Restart into the same output: no flag needed, nothing deleted.
-    with streaming_job(argv + ['--run_id', 'second'], publisher, topic):
+    with streaming_job(argv + ['--run_id', 'second', '--num_shards', '2'],
+                       publisher, topic):
       publish([json.dumps({'id': 'after-restart', 'text': 'Rome.'}).encode()])
 
       def second_done():
@@ -108,4 +109,5 @@ def test_poison_between_good_messages_and_a_restart(marker_model, tmp_path,
   assert any('\\udfff' in (d['doc_id'] or '') for d in dead)
   names = [f.name for f in output.rglob('*.parquet')]
   assert any(n.endswith('-first.parquet') for n in names)
-  assert any(n.endswith('-second.parquet') for n in names)
+  assert any(n.endswith('of002-second.parquet') for n in names)  # sharded
+  assert any(n.endswith('of001-first.parquet') for n in names)

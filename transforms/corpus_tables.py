@@ -43,7 +43,11 @@ ENTITY_INDEX = pa.schema([
     pa.field('documents', pa.int64(), nullable=False),
     pa.field('mean_score', pa.float64(), nullable=False),
     # The smallest document ids in sort order: the same whatever the run.
-    pa.field('example_doc_ids', pa.list_(pa.string()), nullable=False),
+    # The list item is named `element` (Parquet's standard 3-level list and
+    # Iceberg's name), not Arrow's default `item`, so --sink iceberg can
+    # register the files as written.
+    pa.field('example_doc_ids', pa.list_(pa.field('element', pa.string())),
+             nullable=False),
     *LINEAGE_FIELDS,
 ])
 
