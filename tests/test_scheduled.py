@@ -194,3 +194,13 @@ def test_streaming_shards_are_stable_and_spread():
   name = window_file_name('entities', Window, 0, 'run1', 2, 4)
   assert name == ('entities-19700101T000000-19700101T000100-pane000-'
                   'shard002of004-run1.parquet')
+
+
+def test_scheduled_benchmark_smoke(tmp_path):
+  """The harness behind docs/BENCHMARKS.md's scheduled-runs numbers runs."""
+  from bench import scheduled
+  assert scheduled.main(['--smoke', '--out', str(tmp_path / 'r.json')]) == 0
+  result = json.loads((tmp_path / 'r.json').read_text())
+  assert set(result['medians']) == {'full', 'corpus', 'rerun',
+                                    'first_incremental'}
+  assert result['rerun_over_full'] > 0 and result['meta']['documents'] == 12
