@@ -27,14 +27,16 @@ setup(
         'gcsfs>=2024.2',
         'google-cloud-storage>=2.14',
         'pyyaml>=6',
+        'tqdm>=4.60',
         # Beam's RunInference imports its ModelManager (and with it the memory
         # metrics) only when scipy is importable; without it, it logs a warning
         # for every batch.
         'scipy>=1.11',
     ],
     extras_require={
+        'iceberg': ['pyiceberg[sql-sqlite]>=0.9'],
         'test': ['pytest>=8', 'gcp-storage-emulator>=2024.8', 'ruff>=0.6',
-                 'hypothesis>=6.100'],
+                 'hypothesis>=6.100', 'pyiceberg[sql-sqlite]>=0.9'],
     },
     entry_points={'console_scripts': ['gliner-beam=pipeline.run:main']},
 )
