@@ -22,14 +22,21 @@ LABELS_FLAG = '--entity_labels'
 
 
 def rename_labels_flag(argv):
-  """Map the user-facing `--labels` to `--entity_labels` in argv."""
-  renamed = []
-  for arg in argv:
+  """Map the user-facing `--labels` to `--entity_labels` in argv.
+
+  A `--labels` value holding `=` (`key=value`) is a Dataflow job label, as
+  launchers such as Airflow's Beam operator pass it: it stays Beam's (an
+  entity label never contains `=`)."""
+  renamed = list(argv)
+  for i, arg in enumerate(argv):
     if arg == LABELS_ALIAS:
-      arg = LABELS_FLAG
+      value = argv[i + 1] if i + 1 < len(argv) else ''
+      if '=' not in value:
+        renamed[i] = LABELS_FLAG
     elif arg.startswith(LABELS_ALIAS + '='):
-      arg = LABELS_FLAG + arg[len(LABELS_ALIAS):]
-    renamed.append(arg)
+      value = arg[len(LABELS_ALIAS) + 1:]
+      if '=' not in value:
+        renamed[i] = LABELS_FLAG + arg[len(LABELS_ALIAS):]
   return renamed
 
 

@@ -74,18 +74,22 @@ def _all_pipeline_option_classes():
 
 
 def known_flags() -> List[str]:
-  """Every flag the job or any Beam PipelineOptions class declares."""
-  parser = arg_parser()
+  """Every flag the job or any Beam PipelineOptions class declares.
+
+  Each class gets a parser of its own: classes declare some flags twice
+  (e.g. --labels), and one clash must not hide the class's other flags."""
+  parsers = [arg_parser()]
   for cls in _all_pipeline_option_classes():
     if cls is GlinerOptions:
       continue
-    try:
-      cls._add_argparse_args(parser)  # pylint: disable=protected-access
-    except argparse.ArgumentError:
-      continue  # a flag declared twice (e.g. --streaming): already known
+    parser = argparse.ArgumentParser(add_help=False,
+                                     conflict_handler='resolve')
+    cls._add_argparse_args(parser)  # pylint: disable=protected-access
+    parsers.append(parser)
   flags = [LABELS_ALIAS]
-  for action in parser._actions:  # pylint: disable=protected-access
-    flags.extend(o for o in action.option_strings if o.startswith('--'))
+  for parser in parsers:
+    for action in parser._actions:  # pylint: disable=protected-access
+      flags.extend(o for o in action.option_strings if o.startswith('--'))
   return flags
 
 

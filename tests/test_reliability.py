@@ -356,3 +356,43 @@ def test_split_labels_equal_gliner_on_each_part_merged(marker_model,
                 for e in resolve_overlaps(spans, True, False))
   assert [g[:3] for g in got] == [w[:3] for w in want]
   assert all(abs(g[3] - w[3]) < 1e-3 for g, w in zip(got, want))
+
+
+@pytest.mark.unit
+def test_every_beam_flag_is_known_despite_clashing_declarations():
+  """GoogleCloudOptions declares --labels, like the job: the clash must not
+  hide the class's later flags (--dataflow_service_options, ...)."""
+  from pipeline.run import check_unknown_flags, known_flags
+  flags = set(known_flags())
+  for flag in ('--dataflow_service_options', '--update',
+               '--enable_streaming_engine', '--flexrs_goal',
+               '--impersonate_service_account', '--flink_master',
+               '--job_endpoint', '--entity_labels', '--labels'):
+    assert flag in flags, flag
+  check_unknown_flags(['--dataflow_service_options=a', '--update'])
+  from pipeline.config import OptionError
+  with pytest.raises(OptionError, match='did you mean --flexrs_goal'):
+    check_unknown_flags(['--flexrs_gaol=COST_OPTIMIZED'])
+
+
+@pytest.mark.unit
+def test_job_labels_with_equals_stay_beams():
+  """`--labels key=value` (Dataflow job labels, e.g. from Airflow's Beam
+  operator) is not read as entity labels."""
+  from pipeline.options import rename_labels_flag
+  assert rename_labels_flag(
+      ['--labels', 'person,city', '--labels=airflow-version=v3-3-2',
+       '--labels', 'team=nlp', '--labels=place']) == [
+           '--entity_labels', 'person,city', '--labels=airflow-version=v3-3-2',
+           '--labels', 'team=nlp', '--entity_labels=place']
+
+
+def test_job_labels_do_not_clash_with_a_task_file(docs, marker_model,
+                                                  tmp_path):
+  (tmp_path / 't.yaml').write_text('ner:\n  labels: [person]\n')
+  assert run_cli(['--input', docs, '--output', tmp_path / 'o', '--model',
+                  marker_model, '--tasks', tmp_path / 't.yaml',
+                  '--labels=airflow-version=v3-3-2']) == 0
+  labels = set(read_table(tmp_path / 'o', 'entities').column(
+      'label').to_pylist())
+  assert labels <= {'person'}

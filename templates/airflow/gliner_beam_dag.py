@@ -130,9 +130,9 @@ def beam_pipeline_options(target: str) -> dict:
   """`pipeline_options` of the Beam operator for `target`.
 
   `labels` comes FIRST: the operator always adds its own Dataflow job label
-  (`--labels=airflow-version=v3-3-2`), and `python -m pipeline` reads
-  `--labels` as the entity labels. With the key first, that flag lands before
-  `--entity_labels`, which wins (the last value of an option counts).
+  (`--labels=airflow-version=v3-3-2`). The job keeps a `key=value` --labels
+  as Beam's job labels; older versions read it as the entity labels, and
+  with the key first that flag lands before `--entity_labels`, which wins.
   """
   options = {'labels': {}}
   options.update(JOB_PARAMETERS['common'])
