@@ -96,10 +96,13 @@ class PromptSpec:
 
 @dataclass(frozen=True)
 class ModelCall:
-  """One prompt applied to one window; `cost` is its exact subword count."""
+  """One prompt applied to one window; `cost` is its exact subword count.
+  `doc_calls`: how many stage-1 calls its document has (progress counts
+  each finished call as that fraction of a document; 0 for later stages)."""
   window: Window
   prompt: PromptSpec
   cost: int
+  doc_calls: int = 0
 
   @property
   def text(self) -> str:

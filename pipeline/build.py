@@ -86,6 +86,8 @@ class EnrichDocuments(beam.PTransform):
     return {
         'documents': documents,
         'dead_letter': dead | 'FlattenDead' >> beam.Flatten(),
+        # What progress counts: stage-1 results and pre-model dead letters.
+        'progress': (results, prepare_dead) | 'ProgressEvents' >> beam.Flatten(),
     }
 
 
@@ -160,7 +162,7 @@ def build_pipeline(pipeline: beam.Pipeline,
                                num_shards=config.num_shards,
                                corpus_tables=config.corpus_tables)
   if not config.streaming:
-    finished = [enriched['documents'], dead]
+    finished = [enriched['progress'], read_dead]
     if skipped is not None:
       finished.append(skipped)
     _ = (finished

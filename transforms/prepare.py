@@ -256,7 +256,7 @@ class PlanModelCallsFn(beam.DoFn):
           content_hash=doc.content_hash)
       self._windows.inc()
       calls.extend(make_call(window, prompt, measure) for prompt in prompts)
-    return calls
+    return [dataclasses.replace(c, doc_calls=len(calls)) for c in calls]
 
 
 def make_call(window: Window, prompt: PromptSpec, measure) -> ModelCall:
