@@ -143,6 +143,11 @@ class Task(ABC):
     def walk(key: str, value: Any):
       if isinstance(value, str):
         yield key, value
+      elif (isinstance(value, tuple) and len(value) == 2 and
+            all(isinstance(v, str) for v in value)):  # a (name, prompt) label
+        yield key, value[0]
+        if value[1] != value[0]:
+          yield f'{key}.description', value[1]
       elif isinstance(value, (tuple, list)):
         for index, item in enumerate(value):
           yield from walk(f'{key}[{index}]', item)
