@@ -86,7 +86,6 @@ def test_output_with_results_needs_overwrite(good_input, tmp_path,
   assert run_cli(args + ['--overwrite']) == 0
 
 
-@pytest.mark.unit
 def test_help_lists_every_option_with_default():
   out = subprocess.run([sys.executable, '-m', 'pipeline', '--help'],
                        cwd=REPO, capture_output=True, text=True, check=True)

@@ -18,8 +18,6 @@ from typing import Iterator, List, Tuple
 
 import pytest
 
-pytestmark = pytest.mark.unit
-
 REPO = Path(__file__).resolve().parent.parent
 
 LAYERS = {
@@ -69,11 +67,13 @@ def wrong_way_imports() -> List[str]:
   return problems
 
 
+@pytest.mark.unit
 def test_every_import_goes_down_the_layers():
   problems = wrong_way_imports()
   assert not problems, 'imports going the wrong way:\n' + '\n'.join(problems)
 
 
+@pytest.mark.unit
 def test_the_checker_sees_a_wrong_way_import(tmp_path, monkeypatch):
   """The check itself can fail: a model-side module importing pipeline."""
   fake_repo = tmp_path
@@ -87,6 +87,7 @@ def test_the_checker_sees_a_wrong_way_import(tmp_path, monkeypatch):
   ]
 
 
+@pytest.mark.unit
 def test_module_names_say_what_they_hold():
   """No two modules share a file name across packages (two merge.py or
   run.py made paths ambiguous); __init__/__main__ excepted."""
@@ -129,6 +130,7 @@ def indentation_steps(path: Path) -> Iterator[Tuple[int, int]]:
       levels.pop()
 
 
+@pytest.mark.unit
 def test_one_indentation_style():
   """Blocks are indented by 2 spaces everywhere (ruff's own indentation
   rules only know 4)."""
