@@ -35,8 +35,7 @@ class RunSummary:
         f'  documents read:          {read}',
         f'  documents enriched:      {self.get("documents_enriched")}',
         f'  documents dead-lettered: {self.get("documents_dead_lettered")}',
-        f'  documents skipped:       {self.get("documents_skipped")} '
-        '(already enriched: --incremental)',
+
         f'  windows:                 {self.get("windows")}',
         f'  model calls:             {self.get("model_calls")}',
         f'  subwords encoded:        {self.get("subwords")} '
@@ -44,6 +43,9 @@ class RunSummary:
         f'  wall time:               {self.seconds:.1f} s '
         f'({rate:.2f} documents/s)',
     ]
+    if self.manifest and self.manifest.get('incremental'):
+      lines.insert(4, f'  documents skipped:       '
+                   f'{self.get("documents_skipped")} (already enriched)')
     if self.manifest:
       lines.append(f'  run {self.manifest["run_id"]}: '
                    f'{self.manifest["status"]}'
