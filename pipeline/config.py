@@ -105,8 +105,7 @@ def _check_input(pattern: str, text_column: str,
                  task_columns: Dict[str, str]) -> None:
   """The pattern matches Parquet files holding the text column and every
   column a task reads (`task_columns`: column -> the task key naming it)."""
-  import pyarrow.parquet as pq
-  from apache_beam.io.filesystem import CompressionTypes
+  from transforms.read_parquet import open_parquet
   try:
     matched = FileSystems.match([pattern])[0].metadata_list
   except Exception as exc:  # pylint: disable=broad-except
@@ -116,9 +115,7 @@ def _check_input(pattern: str, text_column: str,
     raise OptionError('--input', f'no files match {pattern!r}')
   for path in files[:SCHEMA_CHECK_FILES]:
     try:
-      with FileSystems.open(
-          path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        names = pq.ParquetFile(handle).schema_arrow.names
+      names = open_parquet(path).schema_arrow.names
     except Exception as exc:  # pylint: disable=broad-except
       raise OptionError('--input',
                         f'{path} is not a readable Parquet file: {exc}')
@@ -141,15 +138,11 @@ def all_table_names() -> list:
 
 
 def existing_outputs(output: str) -> list:
-  """Parquet files already in the output tables (a rerun would mix them)."""
-  existing = []
-  for table in all_table_names():
-    pattern = FileSystems.join(output, table, '*.parquet')
-    try:
-      existing += [m.path for m in FileSystems.match([pattern])[0].metadata_list]
-    except Exception:  # pylint: disable=broad-except
-      continue  # nothing there yet
-  return existing
+  """Parquet files already in the output tables, incremental runs'
+  `run=<id>/` partitions included (a rerun would mix them)."""
+  from pipeline.commit import committed_files
+  return [path for table in all_table_names()
+          for path in committed_files(output, table)]
 
 
 def _check_output(output: Optional[str], overwrite: bool) -> None:
@@ -289,9 +282,9 @@ def validate(opts, streaming: bool = False) -> JobConfig:
   tasks = resolve_tasks(opts)
   _check_settings(opts)
   check_device(opts)
-  model_id = check_model(opts.model, opts.model_revision,
-                         opts.trust_remote_code)
-  check_prompts(tasks, model_prompt_tokens(opts.model),
+  model_id, model_config = check_model(opts.model, opts.model_revision,
+                                       opts.trust_remote_code)
+  check_prompts(tasks, model_prompt_tokens(model_config),
                 '--tasks' if opts.tasks else '--labels')
   if opts.input:
     _check_input(opts.input, opts.text_column, task_columns(tasks))
@@ -327,9 +320,9 @@ def in_process_config(tasks: Tuple[Task, ...], output: str,
   checks, `values` on top, and `tasks` given directly; no source check."""
   opts = default_options(output=output, **values)
   _check_settings(opts)
-  return _job_config(opts, tuple(tasks),
-                     check_model(opts.model, opts.model_revision,
-                                 opts.trust_remote_code),
+  model_id, _ = check_model(opts.model, opts.model_revision,
+                            opts.trust_remote_code)
+  return _job_config(opts, tuple(tasks), model_id,
                      opts.run_id or new_run_id(), streaming=False)
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from apache_beam.io.filesystems import FileSystems
 
 from model_handler.checkpoint import CONFIG_FILE, CheckpointError
-from model_handler.checkpoint import check_remote_code, remote_code_keys
+from model_handler.checkpoint import read_config, remote_code_keys
 from model_handler.checkpoint import resolve_model_dir
 from model_handler.tasks import Task
 from pipeline.option_error import OptionError
@@ -38,12 +38,24 @@ def describe_model(ref: str, model_dir: Path,
   return f'{model_dir.resolve().name}@{digest.hexdigest()[:12]}'
 
 
+def read_model_config(ref: str, model_dir: Optional[Path]) -> Dict[str, Any]:
+  """The checkpoint's gliner_config.json: read in place for a remote
+  checkpoint (small; the weights are not downloaded), else from its
+  resolved local directory."""
+  if model_dir is not None:
+    return read_config(model_dir)
+  with FileSystems.open(ref.rstrip('/') + '/' + CONFIG_FILE) as handle:
+    return json.loads(handle.read())
+
+
 def check_model(ref: str, revision: Optional[str] = None,
-                trust_remote_code: bool = False) -> str:
-  """Fail early on an unusable checkpoint; return its lineage id.
+                trust_remote_code: bool = False) -> Tuple[str, Dict[str, Any]]:
+  """Fail early on an unusable checkpoint; return its lineage id and its
+  config (read once, for the other start-up checks).
 
   Remote checkpoints are only listed here (workers download them), so the
-  launcher does not copy gigabytes just to validate.
+  launcher does not copy gigabytes just to validate. A checkpoint naming
+  custom code (`auto_map`) is refused without --trust_remote_code.
   """
   from model_handler import remote
   from model_handler.checkpoint import HUB_ID
@@ -55,23 +67,19 @@ def check_model(ref: str, revision: Optional[str] = None,
     if '://' in ref:
       files = remote.list_checkpoint(ref)
       remote.check_complete(ref, files)
-      if not trust_remote_code:
-        # The config is small: read it to refuse custom code at start-up.
-        import json
-        from apache_beam.io.filesystems import FileSystems
-        with FileSystems.open(ref.rstrip('/') + '/' + CONFIG_FILE) as handle:
-          keys = remote_code_keys(json.loads(handle.read()))
-        if keys:
-          raise OptionError('--trust_remote_code', f'{ref} names custom '
-                            f'model code ({", ".join(keys)}); pass '
-                            '--trust_remote_code to allow it to run')
-      return f'{ref.rstrip("/")}@{remote.cache_dir_for(ref, files).name[:12]}'
-    model_dir = resolve_model_dir(ref, revision)
-    try:
-      check_remote_code(model_dir, trust_remote_code)
-    except CheckpointError as exc:
-      raise OptionError('--trust_remote_code', str(exc)) from exc
-    return describe_model(ref, model_dir, revision)
+      model_dir = None
+      model_id = (f'{ref.rstrip("/")}@'
+                  f'{remote.cache_dir_for(ref, files).name[:12]}')
+    else:
+      model_dir = resolve_model_dir(ref, revision)
+      model_id = describe_model(ref, model_dir, revision)
+    config = read_model_config(ref, model_dir)
+    keys = remote_code_keys(config)
+    if keys and not trust_remote_code:
+      raise OptionError('--trust_remote_code', f'{ref} names custom model '
+                        f'code ({", ".join(keys)}.auto_map); pass '
+                        '--trust_remote_code to allow it to run')
+    return model_id, config
   except OptionError:
     raise
   except (CheckpointError, remote.IncompleteCheckpoint) as exc:
@@ -88,18 +96,10 @@ RESERVED_PROMPT_TOKENS = ('<<ENT>>', '<<SEP>>', '[ENT]', '[SEP]', '[CLS]',
                           '<mask>', '<unk>')
 
 
-def model_prompt_tokens(ref: str) -> Tuple[str, ...]:
-  """The checkpoint's own prompt tokens plus the usual specials."""
+def model_prompt_tokens(config: Dict[str, Any]) -> Tuple[str, ...]:
+  """The checkpoint's own prompt tokens (from its config) plus the usual
+  specials."""
   tokens = list(RESERVED_PROMPT_TOKENS)
-  try:
-    if '://' in ref:
-      with FileSystems.open(ref.rstrip('/') + '/' + CONFIG_FILE) as handle:
-        config = json.loads(handle.read())
-    else:
-      from model_handler.checkpoint import read_config
-      config = read_config(resolve_model_dir(ref))
-  except Exception:  # pylint: disable=broad-except
-    return tuple(tokens)  # check_model has reported an unreadable model
   for key in ('ent_token', 'sep_token'):
     if config.get(key) and config[key] not in tokens:
       tokens.append(config[key])

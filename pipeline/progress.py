@@ -19,6 +19,8 @@ from typing import Dict, List, Optional
 
 import apache_beam as beam
 
+from common.records import CallResult, DeadLetter
+
 _LOG = logging.getLogger(__name__)
 LOG_INTERVAL_SECONDS = 30.0
 
@@ -80,7 +82,6 @@ def finished_share(element) -> float:
   """How much of an input row `element` finishes: a stage-1 model call's
   result 1/doc_calls, a row-level dead letter before the model or a skipped
   row (its record key) 1, anything else 0."""
-  from common.records import CallResult, DeadLetter
   if isinstance(element, CallResult):
     calls = element.call.doc_calls
     return 1.0 / calls if calls else 0.0

@@ -66,6 +66,14 @@ def validate_row(row: SourceRow,
                   row.content_hash())
 
 
+def load_measure(model_ref: str, revision: Optional[str] = None):
+  """A worker's TextMeasure for the checkpoint (tokenizer and limits only;
+  a gs:// checkpoint is fetched to the local cache first)."""
+  from model_handler.text_measure import TextMeasure
+  use_anonymous_gcs_for_emulator()
+  return TextMeasure(resolve_model_dir(model_ref, revision))
+
+
 class ValidateRowsFn(beam.DoFn):
   def __init__(self, max_doc_chars: int):
     self._max_doc_chars = max_doc_chars
@@ -105,10 +113,7 @@ class PlanModelCallsFn(beam.DoFn):
     self._subwords = Metrics.distribution(NAMESPACE, 'call_subwords')
 
   def setup(self):
-    from model_handler.text_measure import TextMeasure
-    use_anonymous_gcs_for_emulator()
-    self._measure = TextMeasure(
-        resolve_model_dir(self._model_ref, self._revision))
+    self._measure = load_measure(self._model_ref, self._revision)
 
   def process(self, doc: Document) -> Iterator:
     try:
@@ -139,11 +144,12 @@ class PlanModelCallsFn(beam.DoFn):
         fitting.append(prompt)
     return fitting, dead
 
+  def _prompt_budget(self) -> int:
+    """Subwords one prompt (instruction + labels) may take."""
+    return self._max_label_subwords or self._measure.subword_limit // 2
+
   def _label_budget(self, prompt: PromptSpec) -> int:
-    measure = self._measure
-    budget = (self._max_label_subwords if self._max_label_subwords else
-              measure.subword_limit // 2)
-    return budget - measure.prefix_cost(prompt.prefix)[1]
+    return self._prompt_budget() - self._measure.prefix_cost(prompt.prefix)[1]
 
   def _split_labels(self, prompt: PromptSpec) -> List[PromptSpec]:
     """A label set whose prompt takes more than the label budget -> several
@@ -172,7 +178,7 @@ class PlanModelCallsFn(beam.DoFn):
     measure = self._measure
     words, subwords = measure.prefix_cost(prompt.prefix)
     subwords += measure.prompt_cost(tuple(p for _, p in prompt.labels))
-    budget = self._max_label_subwords or measure.subword_limit // 2
+    budget = self._prompt_budget()
     if words > measure.info.max_len // 2:
       return (f'instruction has {words} words, more than half of the '
               f'model\'s {measure.info.max_len}')

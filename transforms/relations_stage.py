@@ -5,10 +5,8 @@ from typing import Optional
 
 import apache_beam as beam
 
-from model_handler.checkpoint import resolve_model_dir
 from model_handler.tasks.relations import RelationsTask
-from transforms.emulators import use_anonymous_gcs_for_emulator
-from transforms.prepare import make_call
+from transforms.prepare import load_measure, make_call
 from common.records import DEAD_LETTER, CallResult, DeadLetter
 
 
@@ -25,10 +23,7 @@ class PlanStage2CallsFn(beam.DoFn):
     self._measure = None
 
   def setup(self):
-    from model_handler.text_measure import TextMeasure
-    use_anonymous_gcs_for_emulator()
-    self._measure = TextMeasure(
-        resolve_model_dir(self._model_ref, self._revision))
+    self._measure = load_measure(self._model_ref, self._revision)
 
   def process(self, result: CallResult):
     # A failed stage-1 result plans nothing: it dead-letters the document at
