@@ -4,6 +4,8 @@
     python -m bench --quick    # MiniLM only, smaller corpora (~3-4 min)
     python -m bench --smoke    # tiny random model, seconds (tests)
     python -m bench --full     # + mixed/long/multi-process on the base-shaped models
+    python -m bench --gpu --devices cuda --model DIR   # the one GPU run (bench.gpu_mode)
+    python -m bench --gpu --smoke --devices cpu        # its code path, tiny (tests)
 
 For every model (and device: CPU float32, plus CUDA bfloat16 when a GPU is
 visible) it measures, on the same documents and the same loaded weights:
@@ -54,14 +56,14 @@ MODES: Dict[str, Dict[str, Any]] = {
         'models': [(bench_models.TINY, ('uniform', 'mixed', 'long'))],
         'uniform': (6, 40), 'mixed': (4, 10, 150), 'long': (60, 3),
         'planted': None, 'multi_process': False, 'profile': False, 'reps': 1,
-        'job_windows_limit': False,
+        'job_windows_limit': False, 'p1_bare_s': 1,
     },
     'quick': {
         'models': [(bench_models.MINILM,
                     ('uniform', 'mixed', 'long', 'planted'))],
         'uniform': (32, 200), 'mixed': (24, 10, 2000), 'long': (1000, 10),
         'planted': (5000, 2), 'multi_process': True, 'profile': False,
-        'reps': 1, 'job_windows_limit': True,
+        'reps': 1, 'job_windows_limit': True, 'p1_bare_s': 30,
     },
     'default': {
         'models': [
@@ -71,7 +73,7 @@ MODES: Dict[str, Dict[str, Any]] = {
         ],
         'uniform': (64, 200), 'mixed': (48, 10, 2000), 'long': (1000, 10),
         'planted': (5000, 3), 'multi_process': True, 'profile': True,
-        'reps': 3, 'job_windows_limit': True,
+        'reps': 3, 'job_windows_limit': True, 'p1_bare_s': 30,
         # the base-shaped models are ~6x slower: fewer docs, fewer reps
         'secondary_uniform': (16, 200), 'secondary_reps': 2,
     },
@@ -83,7 +85,7 @@ MODES: Dict[str, Dict[str, Any]] = {
         ],
         'uniform': (64, 200), 'mixed': (48, 10, 2000), 'long': (1000, 10),
         'planted': (5000, 3), 'multi_process': True, 'profile': True,
-        'reps': 3, 'job_windows_limit': True,
+        'reps': 3, 'job_windows_limit': True, 'p1_bare_s': 30,
     },
 }
 
@@ -100,6 +102,17 @@ def parse_args(argv: Optional[Sequence[str]] = None):
   group.add_argument('--full', action='store_const', const='full',
                      dest='mode', help='every scenario on every model')
   parser.set_defaults(mode='default')
+  parser.add_argument('--gpu', action='store_true',
+                      help='the GPU measurement (bench.gpu_mode): bare gliner '
+                      'fp32/bf16 by batch size, the job by --max_batch_tokens '
+                      'beside the encoder alone (P4), memory, mixed lengths, '
+                      '--model_copies 2; with --smoke, tiny sizes')
+  parser.add_argument('--model', default=None,
+                      help='--gpu: checkpoint directory (default: the '
+                      'embedded MiniLM demo model; the tiny one with --smoke)')
+  parser.add_argument('--budget_s', type=float, default=200.0,
+                      help='--gpu: parts that would start later than this '
+                      'are skipped (the JSON says which)')
   parser.add_argument('--out', help='JSON file to write (default '
                       'bench/results/<UTC date-time>-<mode>.json)')
   parser.add_argument('--cache_dir', default=None,
@@ -121,8 +134,8 @@ def parse_args(argv: Optional[Sequence[str]] = None):
   parser.add_argument('--models', default=None,
                       help='comma list of model names to keep from the mode')
   parser.add_argument('--skip', default='',
-                      help='comma list of parts to skip: mixed,long,planted,'
-                      'mp,profile')
+                      help='comma list of parts to skip: p1,mixed,long,'
+                      'planted,mp,profile')
   args = parser.parse_args(argv)
   args.skip = {s for s in args.skip.split(',') if s}
   return args
@@ -151,7 +164,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   stamp = datetime.datetime.now(datetime.timezone.utc)
   out_path = Path(args.out) if args.out else (
       REPO / 'bench' / 'results' /
-      f'{stamp.strftime("%Y-%m-%dT%H%M%SZ")}-{args.mode}.json')
+      f'{stamp.strftime("%Y-%m-%dT%H%M%SZ")}-{"gpu-" if args.gpu else ""}{args.mode}.json')
   results: Dict[str, Any] = {
       'meta': {
           'date_utc': stamp.isoformat(timespec='seconds'),
@@ -167,6 +180,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       },
       'runs': {},
   }
+  if args.gpu:
+    from bench import gpu_mode
+    results['meta']['mode'] = 'gpu-smoke' if args.mode == 'smoke' else 'gpu'
+    results['meta']['budget_s'] = args.budget_s
+    try:
+      gpu_mode.main(args, results, out_path, devices)
+    finally:
+      results['meta']['run_seconds'] = round(time.perf_counter() - started, 1)
+      report.write_json(results, out_path)
+    print(f'\ntotal {results["meta"]["run_seconds"]} s; JSON: {out_path}')
+    return 0
   keep = set(args.models.split(',')) if args.models else None
   with tempfile.TemporaryDirectory(prefix='gliner-bench-') as tmp:
     workdir = Path(args.workdir) if args.workdir else Path(tmp)

@@ -59,7 +59,17 @@ def detokenize(tokens: Sequence[str]) -> str:
 
 
 def read_sentences(root: Path = None) -> List[str]:
-  """All CrossNER sentences, in a fixed order (domain, split, file order)."""
+  """All CrossNER sentences, in a fixed order (domain, split, file order).
+
+  `$BENCH_SENTENCES` names a file of already-detokenised sentences, one per
+  line (gzip if it ends in .gz), written by `write_sentences`: the GPU
+  machine has no CrossNER copy, so bench/gpu/fetch_wheels.sh carries one."""
+  if root is None and os.environ.get('BENCH_SENTENCES'):
+    import gzip
+    path = os.environ['BENCH_SENTENCES']
+    opener = gzip.open if path.endswith('.gz') else open
+    with opener(path, 'rt', encoding='utf-8') as handle:
+      return [line.rstrip('\n') for line in handle if line.strip()]
   root = Path(root) if root else crossner_dir()
   sentences: List[str] = []
   for domain in DOMAINS:
@@ -79,6 +89,17 @@ def read_sentences(root: Path = None) -> List[str]:
   if not sentences:
     raise FileNotFoundError(f'no CrossNER sentences under {root}')
   return sentences
+
+
+def write_sentences(path: Path) -> int:
+  """Every CrossNER sentence to `path` (gzip), one per line, for
+  `$BENCH_SENTENCES`; returns how many."""
+  import gzip
+  sentences = read_sentences(crossner_dir())
+  with gzip.open(path, 'wt', encoding='utf-8', compresslevel=9) as handle:
+    for sentence in sentences:
+      handle.write(sentence.replace('\n', ' ') + '\n')
+  return len(sentences)
 
 
 class SentenceStream:

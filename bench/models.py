@@ -24,7 +24,10 @@ from typing import Optional
 from bench.tiny_models import build_once
 
 REPO = Path(__file__).resolve().parent.parent
-MINILM_DIR = REPO / 'models' / 'gliner-minilm-demo'
+# $BENCH_MINILM_DIR: the same model elsewhere (a copy while the working tree's
+# is being rebuilt; the GPU machine, where the tree travels without it).
+MINILM_DIR = Path(os.environ.get('BENCH_MINILM_DIR') or
+                  REPO / 'models' / 'gliner-minilm-demo')
 BASE_VERSION = 1  # bump when the base-shaped recipe changes
 
 

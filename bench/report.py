@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 TARGETS = {
-    'P1': ('>=', 0.90),
+    'P1': ('>=', 0.95),
     'P2': ('>=', 1.5),
     'P3a': ('<=', 1.1),
     'P3b': ('>=', 0.95),
-    'P4': ('>=', None),
+    'P4': ('>=', 0.80),
     'P5_in_process': ('==', 1),
     'P5_multi_process': ('==', 1),
 }
@@ -90,8 +90,15 @@ def machine_info() -> Dict[str, Any]:
 def derive_metrics(r: Dict[str, Any], device: str) -> Dict[str, Any]:
   m: Dict[str, Any] = {}
   u = r.get('uniform')
+  a = r.get('amortised')
+  if a:
+    # P1: same work, on a corpus where bare gliner runs >= 30 s
+    m['P1'] = ratio(a['job']['docs_per_s'], a['bare']['docs_per_s'])
+    m['P1_bare_s'] = round(a['bare']['wall_s'], 2)
   if u:
-    m['P1'] = ratio(u['job']['docs_per_s'], u['bare']['docs_per_s'])
+    # the small corpus (seconds): dominated by the job's fixed cost
+    m['P1_small_corpus'] = ratio(u['job']['docs_per_s'],
+                                 u['bare']['docs_per_s'])
     # Steady state: the fixed cost of a job (Beam start-up, model build,
     # Parquet writes), measured as a job on one tiny document, removed.
     m['P1_net'] = ratio(u['bare']['wall_s'],
@@ -121,7 +128,13 @@ def derive_metrics(r: Dict[str, Any], device: str) -> Dict[str, Any]:
           'worker_processes_that_loaded')
   x = r.get('mixed')
   if x:
-    m['P2'] = ratio(x['job']['docs_per_s'], x['bare']['docs_per_s'])
+    # P2: against bare gliner reading the same words (max_len-word pieces)
+    if 'bare_same_words' in x:
+      m['P2'] = ratio(x['job']['docs_per_s'],
+                      x['bare_same_words']['docs_per_s'])
+    # diagnostic: against bare gliner truncating at max_len words
+    m['P2_vs_truncating_bare'] = ratio(x['job']['docs_per_s'],
+                                       x['bare']['docs_per_s'])
     m['P2_words_read_per_s'] = ratio(
         x['job_words_read'] / x['job']['wall_s'],
         x['bare_words_read'] / x['bare']['wall_s'])
@@ -190,14 +203,23 @@ def format_table(results: Dict[str, Any]) -> str:
           extra += f'  cpu/wall {row["cpu_per_wall"]}'
         lines.append(f'  {name:34s} {row["wall_s"]:8.2f} s '
                      f'{row.get("docs_per_s", 0):8.2f} docs/s{extra}')
+    a = r.get('amortised')
+    if a:
+      lines.append(f'P1 corpus {a["corpus"]["docs"]} docs x '
+                   f'~{a["corpus"]["words_mean"]} words:')
+      for name in ('bare', 'job'):
+        lines.append(f'  {name:34s} {a[name]["wall_s"]:8.2f} s '
+                     f'{a[name]["docs_per_s"]:8.2f} docs/s')
     x = r.get('mixed')
     if x:
       lines.append(f'mixed {x["corpus"]["docs"]} docs, '
                    f'{x["corpus"]["words_min"]}-{x["corpus"]["words_max"]} '
                    f'words, {x["corpus"]["words_total"]} in all (bare reads '
                    f'{x["bare_words_read"]} of them):')
-      rows = [('bare inference(batch_size=8)', x['bare']),
-              ('encoder only (bare batches)', x['encoder'])]
+      rows = [('bare inference(batch_size=8)', x['bare'])]
+      if 'bare_same_words' in x:
+        rows.append(('bare on max_len-word pieces', x['bare_same_words']))
+      rows.append(('encoder only (bare batches)', x['encoder']))
       if 'encoder_job_windows' in x:
         rows.append(('encoder only (job windows)', x['encoder_job_windows']))
       rows.append(('job FnApiRunner in-process', x['job']))
@@ -220,6 +242,16 @@ def format_table(results: Dict[str, Any]) -> str:
     for name, value in m.items():
       lines.append(f'  {name:42s} {str(value):>10s}  {verdict(name, value)}')
   return '\n'.join(lines)
+
+
+def write_json(results: Dict[str, Any], out_path: Path) -> None:
+  """The JSON alone (private keys dropped, floats rounded), written whole to
+  a temporary name first: the GPU mode rewrites it after every part."""
+  out_path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = out_path.with_name(out_path.name + '.tmp')
+  tmp.write_text(json.dumps(strip_private(results), indent=1, default=str) +
+                 '\n', encoding='utf-8')
+  os.replace(tmp, out_path)
 
 
 def write(results: Dict[str, Any], out_path: Path) -> Dict[str, Any]:

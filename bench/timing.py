@@ -433,3 +433,83 @@ def profile_job(argv: List[str], top: int = 30) -> Dict[str, Any]:
              if line.strip()]
     out[sort] = lines[-(top + 1):]
   return out
+
+
+# --------------------------------------------------------------------------
+# Bare gliner reading every word, as a careful user would call it
+# --------------------------------------------------------------------------
+def word_pieces(texts: Sequence[str], max_len: int) -> List[str]:
+  """Every text cut into pieces of at most `max_len` words (gliner's word
+  splitter, cut at word boundaries, no overlap): what a user does to make
+  bare gliner read whole documents instead of their first `max_len` words."""
+  from common.text import words_with_offsets
+  pieces = []
+  for text in texts:
+    words = words_with_offsets(text)
+    for i in range(0, len(words), max_len):
+      chunk = words[i:i + max_len]
+      pieces.append(text[chunk[0][1]:chunk[-1][2]])
+  return pieces
+
+
+def bare_same_words(model, texts: Sequence[str], labels: Sequence[str],
+                    threshold: float, batch_size: int = 8) -> Dict[str, Any]:
+  """Bare `inference` over the documents cut into max_len-word pieces: the
+  same words the job reads. docs/s counts the documents, not the pieces."""
+  pieces = word_pieces(texts, int(model.config.max_len))
+  out = bare_inference(model, pieces, labels, threshold, batch_size)
+  out['pieces'] = len(pieces)
+  out['docs'] = len(texts)
+  out['docs_per_s'] = len(texts) / out['wall_s']
+  return out
+
+
+# --------------------------------------------------------------------------
+# GPU memory
+# --------------------------------------------------------------------------
+class GpuMemory:
+  """Peak GPU memory over a block: torch's allocator peak in this process and,
+  from `nvidia-smi` polled every 0.2 s, the device-wide peak (which also sees
+  the processes that hold `--model_copies` models). Empty off CUDA."""
+
+  def __init__(self):
+    import threading
+    self._stop = threading.Event()
+    self._thread = None
+    self.peak_used_mib = None
+    self.torch_peak_mib = None
+
+  def _poll(self):
+    import subprocess
+    while not self._stop.is_set():
+      try:
+        out = subprocess.run(
+            ['nvidia-smi', '--query-gpu=memory.used',
+             '--format=csv,noheader,nounits'], capture_output=True, text=True,
+            timeout=5, check=True).stdout.split()
+        used = int(out[0])
+        self.peak_used_mib = max(self.peak_used_mib or 0, used)
+      except (OSError, ValueError, IndexError, Exception):  # pylint: disable=broad-except
+        return
+      self._stop.wait(0.2)
+
+  def __enter__(self):
+    import threading
+    import torch
+    if torch.cuda.is_available():
+      torch.cuda.reset_peak_memory_stats()
+      self._thread = threading.Thread(target=self._poll, daemon=True)
+      self._thread.start()
+    return self
+
+  def __exit__(self, *exc):
+    import torch
+    if self._thread is not None:
+      self._stop.set()
+      self._thread.join(timeout=6)
+      self.torch_peak_mib = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return False
+
+  def as_dict(self) -> Dict[str, Any]:
+    return {'torch_peak_mib': self.torch_peak_mib,
+            'device_peak_used_mib': self.peak_used_mib}

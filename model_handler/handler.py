@@ -74,7 +74,8 @@ class GlinerModelHandler(ModelHandler[ModelCall, PredictionResult, Any]):
       compile_model: bool = False,
       sort_buffer_batches: int = SORT_BUFFER_BATCHES,
       revision: Optional[str] = None,
-      trust_remote_code: bool = False):
+      trust_remote_code: bool = False,
+      quantize: str = 'none'):
     # min == max: a fixed subword budget instead of Beam's adaptive sizing,
     # which would start at one element per batch. Each Beam batch is then
     # split into model batches of `max_batch_tokens` padded subwords.
@@ -92,12 +93,13 @@ class GlinerModelHandler(ModelHandler[ModelCall, PredictionResult, Any]):
     self._compile = compile_model
     self._revision = revision
     self._trust_remote_code = trust_remote_code
+    self._quantize = quantize
     self._metrics = None
 
   def load_model(self):
     return load_gliner(self._model_ref, self._device, self._dtype,
                        self._num_threads, self._compile, self._revision,
-                       self._trust_remote_code)
+                       self._trust_remote_code, self._quantize)
 
   def _batch_metrics(self):
     """Created lazily: Metrics objects are per process, not pickled state."""

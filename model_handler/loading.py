@@ -37,20 +37,22 @@ def clear_model_cache() -> None:
 def load_gliner(model_ref: str, device: str = 'auto', dtype: str = 'float32',
                 num_threads: Optional[int] = None, compile_model: bool = False,
                 revision: Optional[str] = None,
-                trust_remote_code: bool = False):
+                trust_remote_code: bool = False, quantize: str = 'none'):
   """The process's model for these settings, built on first use."""
   key = (model_ref, device, dtype, num_threads, compile_model, revision,
-         trust_remote_code)
+         trust_remote_code, quantize)
   with _MODELS_LOCK:
     if key not in _MODELS:
       _MODELS[key] = _build(model_ref, device, dtype, num_threads,
-                            compile_model, revision, trust_remote_code)
+                            compile_model, revision, trust_remote_code,
+                            quantize)
     return _MODELS[key]
 
 
 def _build(model_ref: str, device: str, dtype: str,
            num_threads: Optional[int], compile_model: bool,
-           revision: Optional[str] = None, trust_remote_code: bool = False):
+           revision: Optional[str] = None, trust_remote_code: bool = False,
+           quantize: str = 'none'):
   """Build the model: eval mode, frozen parameters, chosen dtype/device.
 
   `requires_grad_(False)` matters beyond speed: a shared (large_model) copy
@@ -71,11 +73,23 @@ def _build(model_ref: str, device: str, dtype: str,
     model = model.to(getattr(torch, dtype))
   model.eval()
   model.requires_grad_(False)
+  if quantize == 'int8':
+    quantize_int8(model, target)
   if compile_model:
     # gliner's own hook: torch.compile on the encoder; pays off on GPUs with
     # long runs, costs minutes of start-up.
     model.compile()
   LOAD_COUNT['loads'] += 1
-  _LOG.info('loaded GLiNER %s on %s/%s (pid %d)', model_ref, target, dtype,
-            os.getpid())
+  _LOG.info('loaded GLiNER %s on %s/%s%s (pid %d)', model_ref, target, dtype,
+            '' if quantize == 'none' else f'/{quantize}', os.getpid())
   return model
+
+
+def quantize_int8(model, target: str) -> None:
+  """Dynamic int8 quantization of every nn.Linear (weights int8, activations
+  quantized per batch): gliner's own `quantize('int8')`, which on CPU is
+  torch's `quantize_dynamic`. CPU only: on CUDA gliner would need torchao and
+  gives no speed-up (the option checks refuse it earlier)."""
+  if target != 'cpu':
+    raise RuntimeError(f'--quantize int8 runs on CPU, not {target}')
+  model.quantize('int8')

@@ -36,6 +36,7 @@ def make_model_handler(config: JobConfig) -> GlinerModelHandler:
       large_model=config.large_model,
       model_copies=config.model_copies,
       compile_model=config.compile_model,
+      quantize=config.quantize,
       revision=config.model_revision,
       trust_remote_code=config.trust_remote_code)
 

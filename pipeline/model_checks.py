@@ -138,6 +138,10 @@ def check_device(opts) -> None:
   if opts.device == 'cuda' and not cuda:
     raise OptionError('--device', 'cuda requested but no CUDA device is '
                       f'visible to this {name} run; use --device cpu or auto')
+  if opts.quantize != 'none' and (opts.device == 'cuda' or (
+      opts.device == 'auto' and cuda)):
+    raise OptionError('--quantize', f'{opts.quantize} is a CPU path; use '
+                      '--device cpu, or --dtype bfloat16 on a GPU')
   if opts.dtype == 'float16' and (opts.device == 'cpu' or not cuda):
     raise OptionError('--dtype', 'float16 needs a CUDA device; use bfloat16 '
                       'or float32 on CPU')

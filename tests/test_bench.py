@@ -1,10 +1,19 @@
 """The benchmark harness runs end to end in its smoke mode and writes the
-JSON it promises. No timing assertions: speed is measured by
+JSON it promises, the GPU mode's code path runs on CPU at smoke size, the
+quantization comparison runs, and the wheel list carried to the GPU machine
+matches the tested pins. No timing assertions: speed is measured by
 `python -m bench`, not asserted in tests."""
 from __future__ import annotations
 
 import json
 import math
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def _positive(value) -> bool:
@@ -47,9 +56,14 @@ def test_bench_smoke_writes_json(tmp_path, model_cache):
   assert long['big']['docs'] == 1 and long['units']['docs'] > 1
   assert long['big']['windows'] > 1
 
+  amortised = run['amortised']
+  assert amortised['job']['docs_enriched'] == amortised['corpus']['docs']
+  assert mixed['bare_same_words']['pieces'] > mixed['corpus']['docs']
+  assert mixed['bare_same_words']['truncated_docs'] == 0  # every word read
+
   metrics = run['metrics']
-  for key in ('P1', 'P2', 'P3a', 'P4_cpu_informational',
-              'job_fixed_overhead_s'):
+  for key in ('P1', 'P1_small_corpus', 'P2', 'P2_vs_truncating_bare', 'P3a',
+              'P4_cpu_informational', 'job_fixed_overhead_s'):
     assert _positive(metrics[key]), (key, metrics[key])
   # Net ratios subtract the job's fixed cost; on smoke-sized inputs they may
   # be undefined (None), never negative.
@@ -59,3 +73,68 @@ def test_bench_smoke_writes_json(tmp_path, model_cache):
   for key in ('padding_job_uniform', 'padding_bare8_uniform',
               'padding_job_mixed', 'padding_bare8_mixed'):
     assert 0 <= metrics[key] < 1, (key, metrics[key])
+
+
+def test_gpu_mode_smoke_on_cpu(tmp_path, model_cache):
+  """`python -m bench --gpu` (what bench/gpu/run.sh runs on the device), at
+  smoke size on CPU: every part runs and every metric is derived."""
+  from bench.cli import main
+  out = tmp_path / 'gpu.json'
+  assert main(['--gpu', '--smoke', '--devices', 'cpu', '--out', str(out),
+               '--cache_dir', str(model_cache),
+               '--workdir', str(tmp_path / 'work')]) == 0
+  data = json.loads(out.read_text())
+  assert data['meta']['mode'] == 'gpu-smoke'
+  (run, ) = data['runs'].values()
+  assert run['parts_skipped'] == []
+  assert set(run['bare']) == {'float32', 'bfloat16'}
+  assert set(run['job_by_budget']) == {'256', '1024'}
+  for r in run['job_by_budget'].values():
+    assert r['job']['docs_enriched'] == run['uniform_corpus']['docs']
+    assert 'encoder' in r['job']['breakdown_s']
+  m = run['metrics']
+  for key in ('P4', 'P4_steady@256', 'P2_gpu', 'P2_gpu_same_words',
+              'model_copies_2_vs_1', 'job_vs_bare_uniform',
+              'job_fixed_cost_s'):
+    assert m[key] is None or _positive(m[key]), (key, m[key])
+  assert _positive(m['P4']) and _positive(m['P2_gpu'])
+  assert run['job_model_copies']['docs_enriched'] == run['uniform_corpus']['docs']
+
+
+def test_quantize_comparison_smoke(tmp_path, model_cache):
+  from bench.quantize import main
+  out = tmp_path / 'q.json'
+  assert main(['--smoke', '--out', str(out), '--cache_dir', str(model_cache)]) == 0
+  data = json.loads(out.read_text())
+  speed = data['tiny-random-markerV0']
+  assert speed['none']['docs_enriched'] == speed['int8']['docs_enriched'] == 6
+  assert _positive(speed['speedup_docs_per_s'])
+  assert set(data['f1']) == {'ai', 'literature', 'science', 'pooled'}
+
+
+def _fetched_wheels():
+  script = (REPO / 'bench' / 'gpu' / 'fetch_wheels.sh').read_text()
+  block = script.split('WHEELS=(', 1)[1].split(')', 1)[0]
+  return re.findall(r'([A-Za-z0-9_.-]+)==([^\s]+)', block)
+
+
+@pytest.mark.unit
+def test_gpu_wheels_are_the_tested_pins_one_version_each():
+  pins = {}
+  for line in (REPO / 'constraints.txt').read_text().splitlines():
+    if '==' in line and not line.startswith('#'):
+      name, version = line.strip().split('==')
+      pins[re.sub(r'[-_.]+', '-', name).lower()] = version
+  wheels = _fetched_wheels()
+  names = [re.sub(r'[-_.]+', '-', n).lower() for n, _ in wheels]
+  assert len(names) == len(set(names))
+  assert {'apache-beam', 'gliner', 'protobuf'} <= set(names)
+  for name, version in zip(names, (v for _, v in wheels)):
+    assert pins.get(name) == version, (name, version, pins.get(name))
+
+
+@pytest.mark.unit
+def test_gpu_scripts_parse():
+  for script in ('fetch_wheels.sh', 'run.sh'):
+    subprocess.run(['bash', '-n', str(REPO / 'bench' / 'gpu' / script)],
+                   check=True)
