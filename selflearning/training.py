@@ -42,6 +42,12 @@ class TrainSettings:
   seed: int = 42
   threads: int = 2
   log_every: int = 25
+  # 'cpu' (deterministic) or 'cuda' (bf16 autocast, faster, not bit-exact).
+  device: str = 'cpu'
+  # Collate in this many loader processes (0: in process, repeatable).
+  loader_workers: int = 0
+  # Stop within about this many seconds (re-plans the step count).
+  time_budget_s: Optional[float] = None
 
   def as_dict(self) -> Dict:
     return asdict(self)
@@ -56,7 +62,9 @@ def seed_everything(seed: int, threads: Optional[int] = 2) -> None:
   if threads:
     torch.set_num_threads(threads)
   try:
-    torch.use_deterministic_algorithms(True)
+    # warn_only: a CUDA op without a deterministic kernel warns; CPU
+    # training stays bit-exact.
+    torch.use_deterministic_algorithms(True, warn_only=True)
   except Exception as exc:  # pragma: no cover
     print(f'warning: deterministic algorithms unavailable: {exc}',
           file=sys.stderr)
@@ -128,37 +136,66 @@ def param_groups(model, settings: TrainSettings):
   ]
 
 
-def linear_schedule(optimizer, steps: int, warmup_ratio: float):
-  import torch
-  warm = max(1, int(warmup_ratio * steps))
-  return torch.optim.lr_scheduler.LambdaLR(
-      optimizer, lambda s: (s + 1) / warm if s < warm else max(
-          0.0, (steps - s) / max(1, steps - warm)))
+def collated(model, batches: Iterable[List[Dict]], steps: int,
+             workers: int) -> Iterator[Dict]:
+  """gliner's collator over `steps` batches: in this process (the
+  deterministic CPU path), or in `workers` loader processes so that the CPU
+  side keeps a GPU fed. Batches are drawn in this process first, so their
+  order and content do not depend on the workers."""
+  collator = model._create_data_collator()  # pylint: disable=protected-access
+  iterator = iter(batches)
+  if workers <= 0:
+    for _ in range(steps):
+      yield collator(next(iterator))
+    return
+  from torch.utils.data import DataLoader
+  drawn = [next(iterator) for _ in range(steps)]
+  yield from DataLoader(drawn, batch_size=None, num_workers=workers,
+                        collate_fn=collator, prefetch_factor=4,
+                        pin_memory=True)
 
 
 def train(model, batches: Iterable[List[Dict]], settings: TrainSettings,
           log: Callable[[str], None] = print) -> Dict:
   """Run `settings.steps` optimizer steps over `batches` (an iterator of
-  lists of examples); the model is left in eval mode with frozen grads.
+  lists of examples); the model is left on the CPU in eval mode with frozen
+  grads.
 
-  -> {'losses': per-log-interval mean losses, 'seconds': ...}.
+  With `settings.time_budget_s`, the step count is re-planned after 30 steps
+  so that training ends within the budget (the learning-rate schedule is
+  stretched to the new count); CPU builds leave it unset (repeatable).
+
+  -> {'losses': per-log-interval mean losses, 'steps': ..., 'seconds': ...}.
   """
+  import contextlib
+
   import torch
+  device = torch.device(settings.device)
+  model.model.to(device)
   model.train()
-  collator = model._create_data_collator()  # pylint: disable=protected-access
+  autocast = (lambda: torch.autocast('cuda', dtype=torch.bfloat16)
+              ) if device.type == 'cuda' else contextlib.nullcontext
   optimizer = torch.optim.AdamW(param_groups(model, settings))
-  scheduler = linear_schedule(optimizer, settings.steps, settings.warmup_ratio)
-  iterator = iter(batches)
+  plan = {'steps': settings.steps}
+  warm = max(1, int(settings.warmup_ratio * settings.steps))
+  scheduler = torch.optim.lr_scheduler.LambdaLR(
+      optimizer, lambda s: (s + 1) / warm if s < warm else max(
+          0.0, (plan['steps'] - s) / max(1, plan['steps'] - warm)))
   started = time.time()
-  losses, running = [], 0.0
-  for step in range(settings.steps):
-    batch = next(iterator)
-    inputs = collator(batch)
-    inputs = {k: v for k, v in inputs.items() if isinstance(v, torch.Tensor)}
-    out = model.model(**inputs, reduction=settings.loss_reduction,
-                      loss_type='focal', alpha=settings.focal_alpha,
-                      gamma=settings.focal_gamma,
-                      label_smoothing=settings.label_smoothing)
+  losses, running, logged = [], torch.zeros((), device=device), 0
+  every = max(1, settings.log_every)
+  step = 0
+  for inputs in collated(model, batches, settings.steps,
+                         settings.loader_workers):
+    if step >= plan['steps']:
+      break
+    inputs = {k: v.to(device, non_blocking=True)
+              for k, v in inputs.items() if isinstance(v, torch.Tensor)}
+    with autocast():
+      out = model.model(**inputs, reduction=settings.loss_reduction,
+                        loss_type='focal', alpha=settings.focal_alpha,
+                        gamma=settings.focal_gamma,
+                        label_smoothing=settings.label_smoothing)
     loss = out.loss
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -167,17 +204,26 @@ def train(model, batches: Iterable[List[Dict]], settings: TrainSettings,
                                      settings.max_grad_norm)
     optimizer.step()
     scheduler.step()
-    running += loss.item()
-    every = max(1, settings.log_every)
-    if (step + 1) % every == 0 or step + 1 == settings.steps:
-      n = (step % every) + 1
-      losses.append(round(running / n, 4))
-      log(f'step {step + 1}/{settings.steps} loss {running / n:.3f} '
+    running += loss.detach().float()
+    logged += 1
+    step += 1
+    if step == 30 and settings.time_budget_s:
+      rate = (time.time() - started) / step
+      plan['steps'] = max(step, warm + 1, min(settings.steps, int(
+          settings.time_budget_s / rate)))
+      log(f'{rate:.3f}s/step: planning {plan["steps"]} steps')
+    if step % every == 0 or step == plan['steps']:
+      mean = running.item() / logged
+      losses.append(round(mean, 4))
+      log(f'step {step}/{plan["steps"]} loss {mean:.3f} '
           f'({time.time() - started:.0f}s)')
-      running = 0.0
+      running.zero_()
+      logged = 0
   model.eval()
   model.model.requires_grad_(False)
-  return {'losses': losses, 'seconds': round(time.time() - started, 2)}
+  model.model.to('cpu')
+  return {'losses': losses, 'steps': step,
+          'seconds': round(time.time() - started, 2)}
 
 
 def save_checkpoint(model, out_dir, fp16: bool = False,
@@ -206,6 +252,18 @@ def save_checkpoint(model, out_dir, fp16: bool = False,
       conf['model_max_length'] = 512
     conf.pop('max_length', None)
     tc.write_text(json.dumps(conf, indent=2, sort_keys=True) + '\n')
+  tj = out_dir / 'tokenizer.json'
+  if tj.exists():
+    # The fast tokenizer's saved state is whatever its last call left (the
+    # backbone's own file says truncate and pad to 128): store the state
+    # gliner calls it with, so that the file does not depend on where the
+    # collator ran.
+    conf = json.loads(tj.read_text())
+    if conf.get('truncation'):
+      conf['truncation']['max_length'] = 512
+    if conf.get('padding'):
+      conf['padding']['strategy'] = 'BatchLongest'
+    tj.write_text(json.dumps(conf, ensure_ascii=False, indent=2) + '\n')
   if model_name:
     gc = out_dir / 'gliner_config.json'
     conf = json.loads(gc.read_text())

@@ -1,0 +1,384 @@
+"""Score every task of a model through the job, on data it was not trained on.
+
+    python -m selflearning.evaluate_tasks --model models/gliner-minilm-demo \\
+        --crossner_dir ../shared/data/crossner --squad_dir ../shared/data/squad \\
+        --fewrel_dir ../shared/data/fewrel --report quality.json
+
+Gold comes from the held-out parts named in `selflearning.multitask_data`
+(SQuAD articles, FewRel relation types and sentences) and from CrossNER,
+which no build trains on. Documents go through the job's `EnrichDocuments`
+(validation, windowing, RunInference, merging) with one task configured as a
+user would, and the task's own table rows are scored:
+
+* ner: exact span F1 per CrossNER domain (zero-shot; `selflearning.evaluate`);
+* qa: SQuAD exact match and F1 (answerable, unanswerable, all) and the
+  never-answer baseline, at several thresholds from one low-threshold run;
+* relations: triple (source text, relation, target text) P/R/F1 on held-out
+  sentences of trained relation types and on never-trained types;
+* classification: accuracy on held-out FewRel types, held-out SQuAD topics
+  and CrossNER domains;
+* summary: ROUGE-1 F against the derived references (and a lead-sentence
+  baseline);
+* open_extraction: exact span F1 for "Find every <type> in the text." on
+  CrossNER types.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import random
+import re
+import string
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from selflearning import gold as goldlib
+from selflearning import multitask_data as data
+
+Row = Tuple[str, str, Dict]  # (doc id, text, extras)
+SEED = 7
+
+
+def run_task(rows: Sequence[Row], task, model: str,
+             threads: Optional[int] = None) -> Dict[str, List[Dict]]:
+  """The job over `rows` with one task -> {doc id: the task's table rows}
+  (every row id present; dead-lettered documents get [] and are counted
+  in `run_task.dead`)."""
+  import apache_beam as beam
+  from common.records import SourceRow
+  from pipeline.build import EnrichDocuments
+  from pipeline.config import in_process_config
+  from selflearning.evaluate import beam_options
+
+  with tempfile.TemporaryDirectory(prefix='gliner-tasks-') as tmp:
+    extra = {'torch_threads': threads} if threads else {}
+    config = in_process_config((task, ), tmp, model=model, run_id='evaluate',
+                               overwrite=True, **extra)
+    source = [SourceRow(i, i, text, dict(extras)) for i, text, extras in rows]
+
+    def to_json(doc):
+      return json.dumps({'id': doc.doc_id, 'rows': list(
+          task.rows(doc.outputs.get(task.name, ())))})
+
+    with beam.Pipeline(options=beam_options()) as pipeline:
+      enriched = (pipeline | beam.Create(source, reshuffle=False)
+                  | EnrichDocuments(config))
+      _ = (enriched['documents'] | 'Json' >> beam.Map(to_json)
+           | 'Write' >> beam.io.WriteToText(f'{tmp}/out',
+                                            file_name_suffix='.jsonl'))
+      _ = (enriched['dead_letter'] | 'DeadJson' >> beam.Map(
+          lambda d: json.dumps({'id': d.doc_id, 'reason': d.reason}))
+           | 'WriteDead' >> beam.io.WriteToText(f'{tmp}/dead',
+                                                file_name_suffix='.jsonl'))
+    out = {i: [] for i, _, _ in rows}
+    for path in sorted(Path(tmp).glob('out*.jsonl')):
+      for line in path.read_text(encoding='utf-8').splitlines():
+        item = json.loads(line)
+        out[item['id']] = item['rows']
+    run_task.dead = sum(len(p.read_text().splitlines())
+                        for p in Path(tmp).glob('dead*.jsonl'))
+  return out
+
+
+# ---------------------------------------------------------------------------
+# Metrics
+# ---------------------------------------------------------------------------
+def squad_normalise(text: str) -> str:
+  text = ''.join(c for c in text.lower() if c not in set(string.punctuation))
+  text = re.sub(r'\b(a|an|the)\b', ' ', text)
+  return ' '.join(text.split())
+
+
+def squad_f1(prediction: str, truth: str) -> float:
+  pred, gold = squad_normalise(prediction).split(), squad_normalise(truth).split()
+  if not pred or not gold:
+    return float(pred == gold)
+  common = collections.Counter(pred) & collections.Counter(gold)
+  same = sum(common.values())
+  if not same:
+    return 0.0
+  p, r = same / len(pred), same / len(gold)
+  return 2 * p * r / (p + r)
+
+
+def squad_scores(prediction: str, answers: Sequence[str]) -> Tuple[float, float]:
+  """(exact match, F1) against the best gold answer; no answers = the
+  question is unanswerable and only '' is right."""
+  truths = list(answers) or ['']
+  em = max(float(squad_normalise(prediction) == squad_normalise(t))
+           for t in truths)
+  return em, max(squad_f1(prediction, t) for t in truths)
+
+
+def rouge1(prediction: str, reference: str) -> float:
+  pred = squad_normalise(prediction).split()
+  ref = squad_normalise(reference).split()
+  if not pred or not ref:
+    return 0.0
+  same = sum((collections.Counter(pred) & collections.Counter(ref)).values())
+  if not same:
+    return 0.0
+  p, r = same / len(pred), same / len(ref)
+  return 2 * p * r / (p + r)
+
+
+def _mean(values) -> float:
+  values = list(values)
+  return round(sum(values) / len(values), 4) if values else 0.0
+
+
+# ---------------------------------------------------------------------------
+# Tasks
+# ---------------------------------------------------------------------------
+def eval_qa(args, thresholds=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)) -> Dict:
+  from model_handler.tasks.qa import QaTask
+  articles = data.split_articles(data.squad_articles(args.squad_dir), True)
+  rng = random.Random(SEED)
+  rows, gold = [], {}
+  for article in articles:
+    paras = list(enumerate(article['paragraphs']))
+    rng.shuffle(paras)
+    for index, para in paras[:args.qa_paragraphs]:
+      doc_id = f"{article['title']}#{index}"
+      questions = [q['question'].strip() for q in para['qas']]
+      rows.append((doc_id, para['context'], {'questions': questions}))
+      for q in para['qas']:
+        gold[(doc_id, q['question'].strip())] = [
+            a['text'] for a in q['answers']] if not q['is_impossible'] else []
+  task = QaTask(questions_column='questions', threshold=min(thresholds))
+  out = run_task(rows, task, args.model, args.threads)
+  best = {}
+  for doc_id, answers in out.items():
+    for answer in answers:
+      if answer['rank'] == 1:
+        best[(doc_id, answer['question'])] = (answer['answer'],
+                                              answer['score'])
+  report = {'questions': len(gold),
+            'answerable': sum(1 for v in gold.values() if v),
+            'paragraphs': len(rows), 'dead_letters': run_task.dead,
+            'by_threshold': {}}
+  for threshold in thresholds:
+    scores = collections.defaultdict(list)
+    for key, answers in gold.items():
+      text, score = best.get(key, ('', 0.0))
+      prediction = text if score >= threshold else ''
+      em, f1 = squad_scores(prediction, answers)
+      part = 'answerable' if answers else 'unanswerable'
+      for name in (part, 'all'):
+        scores[f'{name}_em'].append(em)
+        scores[f'{name}_f1'].append(f1)
+    report['by_threshold'][str(threshold)] = {
+        k: _mean(v) for k, v in sorted(scores.items())}
+  report['never_answer_f1'] = _mean(0.0 if v else 1.0 for v in gold.values())
+  return report
+
+
+def relation_rows(items, limit_per_type: int) -> Tuple[List[Row], Dict]:
+  by_type = collections.defaultdict(list)
+  for sent in items:
+    by_type[sent.relation_id].append(sent)
+  rows, gold = [], {}
+  for rid in sorted(by_type):
+    for n, sent in enumerate(by_type[rid][:limit_per_type]):
+      doc_id = f'{rid}#{n}'
+      rows.append((doc_id, sent.text, {}))
+      gold[doc_id] = sent
+  return rows, gold
+
+
+def eval_relations(args, thresholds=(0.1, 0.2, 0.3, 0.4, 0.5)) -> Dict:
+  """P/R/F1 of (source, relation, target) triples; one run at the lowest
+  relation threshold, scored at each threshold from the rows' scores."""
+  from model_handler.tasks.relations import RelationsTask
+  by_type = data.fewrel_sentences(args.fewrel_dir)
+  report = {}
+  for part in ('heldout_sentences', 'heldout_types'):
+    items = data.split_relations(by_type, part)
+    rows, gold = relation_rows(items, args.re_per_type)
+    names = tuple(sorted({s.relation for s in gold.values()}))
+    task = RelationsTask(relations=names, ner_threshold=args.re_ner_threshold,
+                         relation_threshold=min(thresholds))
+    out = run_task(rows, task, args.model, args.threads)
+    report[part] = {'sentences': len(rows), 'relations': list(names),
+                    'ner_threshold': args.re_ner_threshold,
+                    'dead_letters': run_task.dead, 'by_threshold': {}}
+    for threshold in thresholds:
+      tp = fp = fn = 0
+      for doc_id, sent in gold.items():
+        want = {(sent.head_text, sent.relation, sent.tail_text)}
+        got = {(r['source_text'], r['relation'], r['target_text'])
+               for r in out[doc_id] if r['score'] >= threshold}
+        tp += len(want & got)
+        fp += len(got - want)
+        fn += len(want - got)
+      report[part]['by_threshold'][str(threshold)] = goldlib.prf(tp, fp, fn)
+  return report
+
+
+def _accuracy(rows: Sequence[Row], truth: Dict[str, str], classes,
+              args) -> Dict:
+  from model_handler.tasks.classification import ClassificationTask
+  out = run_task(rows, ClassificationTask(classes=tuple(classes)),
+                 args.model, args.threads)
+  right = sum(1 for doc_id, label in truth.items()
+              if out[doc_id] and out[doc_id][0]['label'] == label)
+  answered = sum(1 for doc_id in truth if out[doc_id])
+  return {'accuracy': round(right / len(truth), 4), 'documents': len(truth),
+          'answered': answered, 'classes': list(classes),
+          'chance': round(1 / len(classes), 4)}
+
+
+def eval_classification(args) -> Dict:
+  report = {}
+  items = data.split_relations(data.fewrel_sentences(args.fewrel_dir),
+                               'heldout_types')
+  rows, gold = relation_rows(items, args.re_per_type)
+  report['fewrel_heldout_types'] = _accuracy(
+      rows, {k: s.relation for k, s in gold.items()},
+      sorted({s.relation for s in gold.values()}), args)
+  rng = random.Random(SEED)
+  rows, truth = [], {}
+  for article in data.split_articles(data.squad_articles(args.squad_dir), True):
+    paras = list(enumerate(article['paragraphs']))
+    rng.shuffle(paras)
+    for index, para in paras[:args.qa_paragraphs]:
+      doc_id = f"{article['title']}#{index}"
+      rows.append((doc_id, para['context'], {}))
+      truth[doc_id] = data.SQUAD_TOPICS[article['title']]
+  report['squad_heldout_topics'] = _accuracy(
+      rows, truth, sorted(set(data.SQUAD_TOPICS.values())), args)
+  if args.crossner_dir:
+    names = {'ai': 'artificial intelligence', 'literature': 'literature',
+             'science': 'science'}
+    rows, truth = [], {}
+    for domain, name in names.items():
+      docs = goldlib.conll_docs(str(Path(args.crossner_dir) / domain /
+                                    'test.txt'))[:args.ner_sentences // 2]
+      for doc in docs:
+        rows.append((f'{domain}/{doc.id}', doc.text, {}))
+        truth[f'{domain}/{doc.id}'] = name
+    report['crossner_domains'] = _accuracy(rows, truth, list(names.values()),
+                                           args)
+  return report
+
+
+def eval_summary(args) -> Dict:
+  from model_handler.tasks.summary import SummaryTask
+  rows, refs, leads = [], {}, {}
+  for article in data.split_articles(data.squad_articles(args.squad_dir), True):
+    for index, para in enumerate(article['paragraphs']):
+      ref = data.summary_reference(para)
+      if not ref:
+        continue
+      doc_id = f"{article['title']}#{index}"
+      text = para['context']
+      rows.append((doc_id, text, {}))
+      refs[doc_id] = ' '.join(text[s:e] for s, e in ref)
+      first = data.sentences(text)[0]
+      leads[doc_id] = text[first[0]:first[1]]
+  rows = rows[:args.summary_paragraphs]
+  out = run_task(rows, SummaryTask(), args.model, args.threads)
+  scores = [rouge1(' '.join(r['text'] for r in out[i]), refs[i])
+            for i, _, _ in rows]
+  return {'rouge1_f': _mean(scores),
+          'lead_sentence_rouge1_f': _mean(rouge1(leads[i], refs[i])
+                                          for i, _, _ in rows),
+          'paragraphs': len(rows),
+          'empty_summaries': sum(1 for i, _, _ in rows if not out[i]),
+          'reference': 'sentence(s) holding the most answers to the '
+                       "paragraph's SQuAD questions (derived)"}
+
+
+def crossner_docs(args, domain):
+  docs = goldlib.conll_docs(str(Path(args.crossner_dir) / domain / 'test.txt'))
+  return goldlib.subsample(docs, args.ner_sentences)
+
+
+def eval_ner(args) -> Dict:
+  from selflearning.evaluate import evaluate_docs
+  report = {}
+  for domain in ('ai', 'literature', 'science'):
+    docs = crossner_docs(args, domain)
+    labels = tuple((name, goldlib.CROSSNER_PROMPTS.get(name, name))
+                   for name in goldlib.gold_labels(docs))
+    result = evaluate_docs(docs, args.model, labels, threshold=args.ner_threshold,
+                           torch_threads=args.threads)
+    report[domain] = {**result['micro'], 'sentences': len(docs),
+                      'macro_f1': result['macro_f1'],
+                      'dead_letters': len(result['dead_letters'])}
+  return report
+
+
+def eval_open_extraction(args, types_per_domain: int = 2) -> Dict:
+  from model_handler.tasks.open_extraction import OpenExtractionTask
+  report = {}
+  for domain in ('ai', 'literature', 'science'):
+    docs = crossner_docs(args, domain)
+    counts = collections.Counter(s[2] for d in docs for s in d.spans)
+    for name, _ in counts.most_common(types_per_domain):
+      prompt = goldlib.CROSSNER_PROMPTS.get(name, name)
+      task = OpenExtractionTask(prompt=data.OPEN_TEMPLATES[0].format(prompt))
+      out = run_task([(d.id, d.text, {}) for d in docs], task, args.model,
+                     args.threads)
+      tp = fp = fn = 0
+      for doc in docs:
+        want = {(s, e) for s, e, lab in doc.spans if lab == name}
+        got = {(r['start'], r['end']) for r in out[doc.id]}
+        tp += len(want & got)
+        fp += len(got - want)
+        fn += len(want - got)
+      report[f'{domain}/{prompt}'] = goldlib.prf(tp, fp, fn)
+  report['micro_f1_mean'] = _mean(v['f1'] for v in report.values())
+  return report
+
+
+EVALUATORS = {'ner': eval_ner, 'qa': eval_qa, 'relations': eval_relations,
+              'classification': eval_classification, 'summary': eval_summary,
+              'open_extraction': eval_open_extraction}
+
+
+def arg_parser() -> argparse.ArgumentParser:
+  ap = argparse.ArgumentParser(
+      prog='python -m selflearning.evaluate_tasks',
+      description='Score every task through the job on held-out data.',
+      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+  ap.add_argument('--model', required=True)
+  ap.add_argument('--crossner_dir', default='../shared/data/crossner')
+  ap.add_argument('--squad_dir', default='../shared/data/squad')
+  ap.add_argument('--fewrel_dir', default='../shared/data/fewrel')
+  ap.add_argument('--tasks', nargs='+', default=list(EVALUATORS),
+                  choices=list(EVALUATORS))
+  ap.add_argument('--ner_sentences', type=int, default=200,
+                  help='CrossNER test sentences per domain')
+  ap.add_argument('--ner_threshold', type=float, default=0.5)
+  ap.add_argument('--qa_paragraphs', type=int, default=40,
+                  help='held-out SQuAD paragraphs per article')
+  ap.add_argument('--re_per_type', type=int, default=25,
+                  help='held-out FewRel sentences per relation type')
+  ap.add_argument('--re_ner_threshold', type=float, default=0.3,
+                  help="relations' stage-1 (source entity) threshold")
+  ap.add_argument('--summary_paragraphs', type=int, default=60)
+  ap.add_argument('--threads', type=int, default=None)
+  ap.add_argument('--report', default=None, help='write the JSON here')
+  return ap
+
+
+def main(argv=None) -> int:
+  args = arg_parser().parse_args(argv)
+  report = {'model': args.model, 'tasks': {}}
+  for name in args.tasks:
+    started = time.monotonic()
+    report['tasks'][name] = EVALUATORS[name](args)
+    report['tasks'][name]['seconds'] = round(time.monotonic() - started, 1)
+    print(name, json.dumps(report['tasks'][name], indent=1), flush=True)
+  if args.report:
+    Path(args.report).write_text(json.dumps(report, indent=2) + '\n')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
