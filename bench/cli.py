@@ -110,7 +110,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
   parser.add_argument('--model', default=None,
                       help='--gpu: checkpoint directory (default: the '
                       'embedded MiniLM demo model; the tiny one with --smoke)')
-  parser.add_argument('--budget_s', type=float, default=200.0,
+  parser.add_argument('--budget_s', type=float, default=180.0,
                       help='--gpu: parts that would start later than this '
                       'are skipped (the JSON says which)')
   parser.add_argument('--out', help='JSON file to write (default '

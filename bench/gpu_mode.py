@@ -16,10 +16,10 @@ and no network, so this is one run that brings back every number at once
    (what starves the GPU) and peak GPU memory;
 3. the job's fixed cost (a run on one short document), so P4 can also be
    read at steady state;
-4. bare gliner in the other dtype (float32 on CUDA) at the same sizes;
-5. a mixed-length corpus: the job vs bare gliner at its best batch size
+4. a mixed-length corpus: the job vs bare gliner at its best batch size
    (P2_gpu, target >= 2x; bare truncates at max_len words) and vs bare
    gliner reading the same words (documents cut into max_len-word pieces);
+5. bare gliner in the other dtype (float32 on CUDA) at the same sizes;
 6. the job with `--model_copies 2` (two model processes).
 
 The JSON is rewritten after every part, so a run cut short keeps what it
@@ -153,8 +153,8 @@ class GpuRun:
               lambda: self._bare(self.job_dtype, model))
     self.part('job_budgets', self._job_budgets)
     self.part('fixed_cost', self._fixed_cost)
-    self.part('bare_' + other_dtype, lambda: self._bare_other(other_dtype))
     self.part('mixed', self._mixed)
+    self.part('bare_' + other_dtype, lambda: self._bare_other(other_dtype))
     self.part('model_copies', self._copies)
     del self.model
     _free(self.device)

@@ -81,6 +81,7 @@ def test_gpu_mode_smoke_on_cpu(tmp_path, model_cache):
   from bench.cli import main
   out = tmp_path / 'gpu.json'
   assert main(['--gpu', '--smoke', '--devices', 'cpu', '--out', str(out),
+               '--budget_s', '1000',
                '--cache_dir', str(model_cache),
                '--workdir', str(tmp_path / 'work')]) == 0
   data = json.loads(out.read_text())
