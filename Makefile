@@ -9,7 +9,7 @@ export TOKENIZERS_PARALLELISM ?= false
 .PHONY: venv demo test test-unit lint build-model evaluate metadata help
 
 help:
-	@echo "make demo   - run the job on data/sample with the embedded default model"
+	@echo "make demo   - all six tasks on data/sample with the embedded default model"
 	@echo "make test   - run the test suite (everything)"
 	@echo "make test-unit - the fast unit tier only (under 30 s)"
 	@echo "make lint   - ruff with the project's rules (ruff.toml)"
@@ -25,7 +25,8 @@ $(STAMP): setup.py constraints.txt
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m pipeline --input 'data/sample/*.parquet' --output out/sample --overwrite
+	$(BIN)/python -m pipeline --input 'data/sample/*.parquet' --output out/sample --tasks examples/all_tasks.yaml --overwrite
+	$(BIN)/python scripts/show_tables.py out/sample --rows 3
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
