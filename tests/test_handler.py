@@ -137,3 +137,25 @@ def test_windows_fit_the_encoder_with_the_prompt(token_model):
                     truncation=False)['input_ids'][0]
     assert len(ids) == call.cost  # our count is gliner's count, exactly
     assert len(ids) <= measure.subword_limit
+
+
+def test_cached_subword_counts_and_words_match_gliner(token_model, monkeypatch):
+  """The per-word count cache and the direct word regex change nothing: every
+  count equals one uncached tokenizer call on the whole word list, across
+  calls, repeated words, long words and a cache cleared when full."""
+  from model_handler import text_measure
+  monkeypatch.setattr(text_measure, 'WORD_CACHE_SIZE', 40)
+  measure = TextMeasure(token_model)
+  rng = random.Random(3)
+  vocab = ('Zyxwvut Qjkmbv the of Okapi Wrocław naïve well-known 1984 , . '
+           '[ENT] [SEP] 東京 x' + 'y' * 80).split()
+  for n in (0, 1, 7, 60, 300, 300):
+    text = ' '.join(rng.choice(vocab) + rng.choice(['', 's', 'ing', '-2'])
+                    for _ in range(n))
+    spans = measure.words(text)
+    assert spans == [(s, e) for _, s, e in measure._splitter(text)]
+    words = [text[s:e] for s, e in spans]
+    assert measure.subword_counts(words) == measure._tokenise_counts(words)
+    assert len(measure._word_subwords) <= 40 + n
+  assert all(len(w) <= text_measure.WORD_CACHE_MAX_CHARS
+             for w in measure._word_subwords)
