@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import functools
 import json
 import os
 import sys
@@ -75,28 +74,31 @@ def speed(spec, n_docs: int, words: int, reps: int, workdir: Path,
   return out
 
 
+def score_modes(docs, model_dir: Path, labels, threads: int,
+                name: str) -> Dict[str, Any]:
+  """Exact-span P/R/F1 of the job on `docs` once per quantize mode."""
+  from selflearning import evaluate
+  out: Dict[str, Any] = {}
+  for mode in MODES:
+    scored = evaluate.evaluate_docs(docs, str(model_dir), labels,
+                                    torch_threads=threads, quantize=mode)
+    out[mode] = {k: round(scored['micro'][k], 4) for k in
+                 ('precision', 'recall', 'f1', 'tp', 'fp', 'fn')}
+    out[mode]['seconds'] = scored['seconds']
+    log(f'  F1 {name} {mode}: {scored["micro"]["f1"]:.4f}')
+  return out
+
+
 def accuracy(model_dir: Path, sentences: int, threads: int) -> Dict[str, Any]:
   from selflearning import evaluate
   from selflearning import gold as goldlib
-  original = evaluate.ner_job_config
   out: Dict[str, Any] = {}
   for domain in ('ai', 'literature', 'science'):
     path = corpora.crossner_dir() / domain / 'test.txt'
     docs = goldlib.load_gold(str(path), 'conll', sentences)
     labels = evaluate.resolve_labels(docs, None, None)
-    out[domain] = {'sentences': len(docs)}
-    for mode in MODES:
-      evaluate.ner_job_config = functools.partial(original, quantize=mode)
-      try:
-        scored = evaluate.evaluate_docs(docs, str(model_dir), labels,
-                                        torch_threads=threads)
-      finally:
-        evaluate.ner_job_config = original
-      micro = scored['micro']
-      out[domain][mode] = {k: round(micro[k], 4) for k in
-                           ('precision', 'recall', 'f1', 'tp', 'fp', 'fn')}
-      out[domain][mode]['seconds'] = scored['seconds']
-      log(f'  F1 {domain} {mode}: {micro["f1"]:.4f}')
+    out[domain] = {'sentences': len(docs),
+                   **score_modes(docs, model_dir, labels, threads, domain)}
     out[domain]['f1_change_points'] = round(
         100 * (out[domain]['int8']['f1'] - out[domain]['none']['f1']), 2)
   totals = {mode: [sum(out[d][mode][k] for d in ('ai', 'literature', 'science'))
@@ -114,7 +116,6 @@ def accuracy_sample(model_dir: Path, threads: int) -> Dict[str, Any]:
   model card's 0.80): a change there is a change in a working model."""
   from selflearning import evaluate
   from selflearning import gold as goldlib
-  original = evaluate.ner_job_config
   import pyarrow.parquet as pq
   sample = REPO / 'data' / 'sample'
   texts = dict(zip(*pq.read_table(sample / 'documents.parquet',
@@ -126,17 +127,9 @@ def accuracy_sample(model_dir: Path, threads: int) -> Dict[str, Any]:
       docs.append(goldlib.GoldDoc(record['id'], texts[record['id']], tuple(
           (e['start'], e['end'], e['label']) for e in record['entities'])))
   labels = evaluate.resolve_labels(docs, None, None)
-  out: Dict[str, Any] = {'documents': len(docs)}
-  for mode in MODES:
-    evaluate.ner_job_config = functools.partial(original, quantize=mode)
-    try:
-      scored = evaluate.evaluate_docs(docs, str(model_dir), labels,
-                                      torch_threads=threads)
-    finally:
-      evaluate.ner_job_config = original
-    out[mode] = {k: round(scored['micro'][k], 4) for k in
-                 ('precision', 'recall', 'f1', 'tp', 'fp', 'fn')}
-    log(f'  F1 sample {mode}: {scored["micro"]["f1"]:.4f}')
+  out: Dict[str, Any] = {'documents': len(docs),
+                         **score_modes(docs, model_dir, labels, threads,
+                                       'sample')}
   out['f1_change_points'] = round(
       100 * (out['int8']['f1'] - out['none']['f1']), 2)
   return out

@@ -87,7 +87,8 @@ def predict(docs: Sequence[Tuple[str, str]], model: str,
             flat_ner: bool = True, beam_args: Sequence[str] = (),
             max_batch_tokens: Optional[int] = None,
             torch_threads: Optional[int] = None,
-            device: Optional[str] = None):
+            device: Optional[str] = None,
+            quantize: Optional[str] = None):
   """Run the job's `EnrichDocuments` over (id, text) pairs in process.
 
   -> ({doc id: [(start, end, label, text, score)]}, [dead letter dicts],
@@ -101,7 +102,8 @@ def predict(docs: Sequence[Tuple[str, str]], model: str,
   with tempfile.TemporaryDirectory(prefix='gliner-eval-') as tmp:
     config = ner_job_config(model, labels, threshold, tmp, flat_ner,
                             max_batch_tokens=max_batch_tokens,
-                            torch_threads=torch_threads, device=device)
+                            torch_threads=torch_threads, device=device,
+                            quantize=quantize)
     rows = [SourceRow(doc_id, doc_id, text) for doc_id, text in docs]
     with beam.Pipeline(options=beam_options(beam_args)) as pipeline:
       enriched = (pipeline
@@ -128,7 +130,8 @@ def evaluate_docs(docs: Sequence[goldlib.GoldDoc], model: str,
                   flat_ner: bool = True, beam_args: Sequence[str] = (),
                   torch_threads: Optional[int] = None,
                   max_batch_tokens: Optional[int] = None,
-                  predictions_out: Optional[Dict] = None) -> Dict:
+                  predictions_out: Optional[Dict] = None,
+                  quantize: Optional[str] = None) -> Dict:
   """Score `model` on gold docs; gold spans of labels not asked for are
   ignored (and counted). `predictions_out`, if given, receives
   {doc id: sorted predicted spans}."""
@@ -144,7 +147,7 @@ def evaluate_docs(docs: Sequence[goldlib.GoldDoc], model: str,
   started = time.monotonic()
   predictions, dead, windows = predict(
       to_run, model, labels, threshold, flat_ner, beam_args,
-      max_batch_tokens, torch_threads)
+      max_batch_tokens, torch_threads, quantize=quantize)
   seconds = time.monotonic() - started
   spans: Dict[str, Set[goldlib.Span]] = {
       doc_id: {(e[0], e[1], e[2]) for e in ents}
