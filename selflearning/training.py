@@ -162,7 +162,7 @@ def train(model, batches: Iterable[List[Dict]], settings: TrainSettings,
   grads.
 
   With `settings.time_budget_s`, the step count is re-planned after 30 steps
-  so that training ends within the budget (the learning-rate schedule is
+  (from the rate of steps 11-30) so that training ends within the budget (the learning-rate schedule is
   stretched to the new count); CPU builds leave it unset (repeatable).
 
   -> {'losses': per-log-interval mean losses, 'steps': ..., 'seconds': ...}.
@@ -207,10 +207,15 @@ def train(model, batches: Iterable[List[Dict]], settings: TrainSettings,
     running += loss.detach().float()
     logged += 1
     step += 1
+    if step == 10:
+      tenth = time.time()
     if step == 30 and settings.time_budget_s:
-      rate = (time.time() - started) / step
-      plan['steps'] = max(step, warm + 1, min(settings.steps, int(
-          settings.time_budget_s / rate)))
+      # the rate of steps 11-30: the first ones also pay for starting the
+      # loader workers and warming the GPU
+      rate = (time.time() - tenth) / 20
+      left = settings.time_budget_s - (time.time() - started)
+      plan['steps'] = max(step, warm + 1, min(settings.steps, step + int(
+          left / rate)))
       log(f'{rate:.3f}s/step: planning {plan["steps"]} steps')
     if step % every == 0 or step == plan['steps']:
       mean = running.item() / logged

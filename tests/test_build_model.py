@@ -100,3 +100,20 @@ def test_short_cpu_build_is_repeatable(tmp_path):
 def test_build_without_data_exits_2(capsys):
   assert build.main(['--out', '/tmp/never']) == 2
   assert '--squad_dir' in capsys.readouterr().err
+
+
+@needs_shared
+def test_time_budget_replans_the_step_count(tmp_path):
+  """GPU builds give a time budget: after 30 steps the count is re-planned
+  from the rate of steps 11-30 (a budget already spent stops there)."""
+  dump = tmp_path / 'examples.jsonl.gz'
+  assert build.main(['--squad_dir', str(SHARED / 'squad'), '--fewrel_dir',
+                     str(SHARED / 'fewrel'), '--ner_dir', str(tmp_path / 'x'),
+                     '--synthetic', '20', '--dump_examples', str(dump)]) == 0
+  out = tmp_path / 'model'
+  assert build.main(['--examples', str(dump), '--backbone',
+                     str(tiny_backbone(tmp_path / 'backbone')), '--steps',
+                     '500', '--batch-size', '1', '--time-budget-s', '0.5',
+                     '--out', str(out)]) == 0
+  record = json.loads((out / 'build.json').read_text())
+  assert record['steps_done'] == 30
