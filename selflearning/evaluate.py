@@ -58,13 +58,14 @@ def beam_options(extra: Sequence[str] = ()):
   return PipelineOptions(argv)
 
 
-def _document_json(doc) -> str:
+def _document_json(doc, tasks) -> str:
+  """A merged document with each task's output as that task's table rows."""
   return json.dumps({
       'record_key': doc.record_key,
       'doc_id': doc.doc_id,
       'n_windows': doc.n_windows,
-      'entities': [[e.start, e.end, e.label, e.text, e.score]
-                   for e in doc.entities],
+      'outputs': {task.name: list(task.rows(doc.outputs.get(task.name, ())))
+                  for task in tasks},
   })
 
 
@@ -82,6 +83,35 @@ def _read_lines(pattern: str) -> List[dict]:
   return out
 
 
+def enrich_in_process(rows, build_config, beam_args: Sequence[str] = ()
+                      ) -> Tuple[List[dict], List[dict]]:
+  """Run the job's `EnrichDocuments` over `rows` (SourceRows) in process.
+
+  `build_config(output_dir)` makes the JobConfig (nothing is written there
+  but this function's own JSON). -> (documents: {record_key, doc_id,
+  n_windows, outputs: {task name: table rows}}, dead letter dicts).
+  """
+  import apache_beam as beam
+  from pipeline.build import EnrichDocuments
+
+  with tempfile.TemporaryDirectory(prefix='gliner-eval-') as tmp:
+    config = build_config(tmp)
+    with beam.Pipeline(options=beam_options(beam_args)) as pipeline:
+      enriched = (pipeline
+                  | 'GoldDocuments' >> beam.Create(list(rows), reshuffle=False)
+                  | 'Enrich' >> EnrichDocuments(config))
+      _ = (enriched['documents']
+           | 'DocJson' >> beam.Map(_document_json, config.tasks)
+           | 'WriteDocs' >> beam.io.WriteToText(
+               os.path.join(tmp, 'documents'), file_name_suffix='.jsonl'))
+      _ = (enriched['dead_letter']
+           | 'DeadJson' >> beam.Map(_dead_json)
+           | 'WriteDead' >> beam.io.WriteToText(
+               os.path.join(tmp, 'dead'), file_name_suffix='.jsonl'))
+    return (_read_lines(os.path.join(tmp, 'documents*.jsonl')),
+            _read_lines(os.path.join(tmp, 'dead*.jsonl')))
+
+
 def predict(docs: Sequence[Tuple[str, str]], model: str,
             labels: Sequence[Label], threshold: float = 0.5,
             flat_ner: bool = True, beam_args: Sequence[str] = (),
@@ -95,32 +125,18 @@ def predict(docs: Sequence[Tuple[str, str]], model: str,
   {doc id: n_windows}). Ids must be unique. Unset (None) settings are the
   job's defaults.
   """
-  import apache_beam as beam
-  from pipeline.build import EnrichDocuments
   from common.records import SourceRow
 
-  with tempfile.TemporaryDirectory(prefix='gliner-eval-') as tmp:
-    config = ner_job_config(model, labels, threshold, tmp, flat_ner,
-                            max_batch_tokens=max_batch_tokens,
-                            torch_threads=torch_threads, device=device,
-                            quantize=quantize)
-    rows = [SourceRow(doc_id, doc_id, text) for doc_id, text in docs]
-    with beam.Pipeline(options=beam_options(beam_args)) as pipeline:
-      enriched = (pipeline
-                  | 'GoldDocuments' >> beam.Create(rows, reshuffle=False)
-                  | 'Enrich' >> EnrichDocuments(config))
-      _ = (enriched['documents']
-           | 'DocJson' >> beam.Map(_document_json)
-           | 'WriteDocs' >> beam.io.WriteToText(
-               os.path.join(tmp, 'documents'), file_name_suffix='.jsonl'))
-      _ = (enriched['dead_letter']
-           | 'DeadJson' >> beam.Map(_dead_json)
-           | 'WriteDead' >> beam.io.WriteToText(
-               os.path.join(tmp, 'dead'), file_name_suffix='.jsonl'))
-    documents = _read_lines(os.path.join(tmp, 'documents*.jsonl'))
-    dead = _read_lines(os.path.join(tmp, 'dead*.jsonl'))
-  predictions = {d['doc_id']: [tuple(e) for e in d['entities']]
-                 for d in documents}
+  documents, dead = enrich_in_process(
+      [SourceRow(doc_id, doc_id, text) for doc_id, text in docs],
+      lambda tmp: ner_job_config(model, labels, threshold, tmp, flat_ner,
+                                 max_batch_tokens=max_batch_tokens,
+                                 torch_threads=torch_threads, device=device,
+                                 quantize=quantize),
+      beam_args)
+  predictions = {
+      d['doc_id']: [(e['start'], e['end'], e['label'], e['text'], e['score'])
+                    for e in d['outputs']['ner']] for d in documents}
   windows = {d['doc_id']: d['n_windows'] for d in documents}
   return predictions, dead, windows
 

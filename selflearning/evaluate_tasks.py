@@ -31,7 +31,6 @@ import random
 import re
 import string
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -44,44 +43,24 @@ SEED = 7
 
 
 def run_task(rows: Sequence[Row], task, model: str,
-             threads: Optional[int] = None) -> Dict[str, List[Dict]]:
-  """The job over `rows` with one task -> {doc id: the task's table rows}
-  (every row id present; dead-lettered documents get [] and are counted
-  in `run_task.dead`)."""
-  import apache_beam as beam
+             threads: Optional[int] = None
+             ) -> Tuple[Dict[str, List[Dict]], int]:
+  """The job over `rows` with one task -> ({doc id: the task's table rows}
+  with every row id present, dead-lettered ones as [], the number of dead
+  letters)."""
   from common.records import SourceRow
-  from pipeline.build import EnrichDocuments
   from pipeline.config import in_process_config
-  from selflearning.evaluate import beam_options
+  from selflearning.evaluate import enrich_in_process
 
-  with tempfile.TemporaryDirectory(prefix='gliner-tasks-') as tmp:
-    extra = {'torch_threads': threads} if threads else {}
-    config = in_process_config((task, ), tmp, model=model, run_id='evaluate',
-                               overwrite=True, **extra)
-    source = [SourceRow(i, i, text, dict(extras)) for i, text, extras in rows]
-
-    def to_json(doc):
-      return json.dumps({'id': doc.doc_id, 'rows': list(
-          task.rows(doc.outputs.get(task.name, ())))})
-
-    with beam.Pipeline(options=beam_options()) as pipeline:
-      enriched = (pipeline | beam.Create(source, reshuffle=False)
-                  | EnrichDocuments(config))
-      _ = (enriched['documents'] | 'Json' >> beam.Map(to_json)
-           | 'Write' >> beam.io.WriteToText(f'{tmp}/out',
-                                            file_name_suffix='.jsonl'))
-      _ = (enriched['dead_letter'] | 'DeadJson' >> beam.Map(
-          lambda d: json.dumps({'id': d.doc_id, 'reason': d.reason}))
-           | 'WriteDead' >> beam.io.WriteToText(f'{tmp}/dead',
-                                                file_name_suffix='.jsonl'))
-    out = {i: [] for i, _, _ in rows}
-    for path in sorted(Path(tmp).glob('out*.jsonl')):
-      for line in path.read_text(encoding='utf-8').splitlines():
-        item = json.loads(line)
-        out[item['id']] = item['rows']
-    run_task.dead = sum(len(p.read_text().splitlines())
-                        for p in Path(tmp).glob('dead*.jsonl'))
-  return out
+  extra = {'torch_threads': threads} if threads else {}
+  documents, dead = enrich_in_process(
+      [SourceRow(i, i, text, dict(extras)) for i, text, extras in rows],
+      lambda tmp: in_process_config((task, ), tmp, model=model,
+                                    run_id='evaluate', overwrite=True,
+                                    **extra))
+  out = {i: [] for i, _, _ in rows}
+  out.update((d['doc_id'], d['outputs'][task.name]) for d in documents)
+  return out, len(dead)
 
 
 # ---------------------------------------------------------------------------
@@ -150,7 +129,7 @@ def eval_qa(args, thresholds=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)) -> Dict:
         gold[(doc_id, q['question'].strip())] = [
             a['text'] for a in q['answers']] if not q['is_impossible'] else []
   task = QaTask(questions_column='questions', threshold=min(thresholds))
-  out = run_task(rows, task, args.model, args.threads)
+  out, dead = run_task(rows, task, args.model, args.threads)
   best = {}
   for doc_id, answers in out.items():
     for answer in answers:
@@ -159,7 +138,7 @@ def eval_qa(args, thresholds=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)) -> Dict:
                                               answer['score'])
   report = {'questions': len(gold),
             'answerable': sum(1 for v in gold.values() if v),
-            'paragraphs': len(rows), 'dead_letters': run_task.dead,
+            'paragraphs': len(rows), 'dead_letters': dead,
             'by_threshold': {}}
   for threshold in thresholds:
     scores = collections.defaultdict(list)
@@ -202,10 +181,10 @@ def eval_relations(args, thresholds=(0.1, 0.2, 0.3, 0.4, 0.5)) -> Dict:
     names = tuple(sorted({s.relation for s in gold.values()}))
     task = RelationsTask(relations=names, ner_threshold=args.re_ner_threshold,
                          relation_threshold=min(thresholds))
-    out = run_task(rows, task, args.model, args.threads)
+    out, dead = run_task(rows, task, args.model, args.threads)
     report[part] = {'sentences': len(rows), 'relations': list(names),
                     'ner_threshold': args.re_ner_threshold,
-                    'dead_letters': run_task.dead, 'by_threshold': {}}
+                    'dead_letters': dead, 'by_threshold': {}}
     for threshold in thresholds:
       tp = fp = fn = 0
       for doc_id, sent in gold.items():
@@ -222,8 +201,8 @@ def eval_relations(args, thresholds=(0.1, 0.2, 0.3, 0.4, 0.5)) -> Dict:
 def _accuracy(rows: Sequence[Row], truth: Dict[str, str], classes,
               args) -> Dict:
   from model_handler.tasks.classification import ClassificationTask
-  out = run_task(rows, ClassificationTask(classes=tuple(classes)),
-                 args.model, args.threads)
+  out, _ = run_task(rows, ClassificationTask(classes=tuple(classes)),
+                    args.model, args.threads)
   right = sum(1 for doc_id, label in truth.items()
               if out[doc_id] and out[doc_id][0]['label'] == label)
   answered = sum(1 for doc_id in truth if out[doc_id])
@@ -281,7 +260,7 @@ def eval_summary(args) -> Dict:
       first = data.sentences(text)[0]
       leads[doc_id] = text[first[0]:first[1]]
   rows = rows[:args.summary_paragraphs]
-  out = run_task(rows, SummaryTask(), args.model, args.threads)
+  out, _ = run_task(rows, SummaryTask(), args.model, args.threads)
   scores = [rouge1(' '.join(r['text'] for r in out[i]), refs[i])
             for i, _, _ in rows]
   return {'rouge1_f': _mean(scores),
@@ -322,8 +301,8 @@ def eval_open_extraction(args, types_per_domain: int = 2) -> Dict:
     for name, _ in counts.most_common(types_per_domain):
       prompt = goldlib.CROSSNER_PROMPTS.get(name, name)
       task = OpenExtractionTask(prompt=data.OPEN_TEMPLATES[0].format(prompt))
-      out = run_task([(d.id, d.text, {}) for d in docs], task, args.model,
-                     args.threads)
+      out, _ = run_task([(d.id, d.text, {}) for d in docs], task, args.model,
+                        args.threads)
       tp = fp = fn = 0
       for doc in docs:
         want = {(s, e) for s, e, lab in doc.spans if lab == name}

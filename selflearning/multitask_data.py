@@ -46,6 +46,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 from common.records import Document
 from common.text import words_with_offsets
 from model_handler.tasks import relations as relation_prompts
+from model_handler.tasks.classification import INSTRUCTION as CLASS_INSTRUCTION
 from model_handler.tasks.classification import ClassificationTask
 from model_handler.tasks.ner import NerTask
 from model_handler.tasks.open_extraction import OpenExtractionTask
@@ -86,13 +87,9 @@ class Prompt:
   labels: Tuple[str, ...]
 
 
-def _doc(text: str, **extras) -> Document:
-  return Document('train', 'train', text, dict(extras))
-
-
-def job_prompt(task, text: str = 'x') -> Prompt:
+def job_prompt(task) -> Prompt:
   """The (single) stage-1 prompt `task` builds for a document."""
-  specs, dead = task.prompts(_doc(text))
+  specs, dead = task.prompts(Document('train', 'train', 'x'))
   if dead or len(specs) != 1:
     raise ValueError(f'{task.name}: expected one prompt, got {specs} {dead}')
   spec = specs[0]
@@ -210,17 +207,17 @@ def summary_examples(articles) -> List[Dict]:
   return out
 
 
-def _class_prompt(classes: Sequence[str]) -> Prompt:
-  return job_prompt(ClassificationTask(classes=tuple(classes)))
-
-
 def class_example(text: str, true_class: str, candidates: Sequence[str],
                   task: str = 'classification') -> Optional[Dict]:
   """The job's classification prompt over `candidates`; the answer is the
-  true class's name inside the instruction (label 'match')."""
-  prompt = _class_prompt(candidates)
-  start = prompt.prefix.find(true_class,
-                             prompt.prefix.index(':') + 1)
+  true class's name inside the instruction (label 'match'), located as the
+  job lists the classes (joined with ', '), not by searching the text."""
+  prompt = job_prompt(ClassificationTask(classes=tuple(candidates)))
+  index = list(candidates).index(true_class)
+  start = (len(CLASS_INSTRUCTION.split('{}')[0])
+           + len(', '.join(list(candidates)[:index]))
+           + (len(', ') if index else 0))
+  assert prompt.prefix[start:start + len(true_class)] == true_class
   return prompted(prompt, text, [], task,
                   prefix_spans=[(start, start + len(true_class), 'match')])
 
@@ -389,14 +386,14 @@ def ner_examples(docs: Sequence[Dict], rng: random.Random,
   entity as 'named entity'; some ask for one type through an instruction
   (open extraction, label 'match').
   """
+  any_entity = job_prompt(NerTask(labels=((NAMED_ENTITY, NAMED_ENTITY), )))
   out = []
   for doc in docs:
     text, offsets = join_tokens(doc['tokens'])
     spans = [(offsets[s][0], offsets[e][1], lab) for s, e, lab in doc['spans']]
     draw = rng.random()
     if draw < named_entity_share:
-      prompt = job_prompt(NerTask(labels=((NAMED_ENTITY, NAMED_ENTITY), )))
-      example = prompted(prompt, text, [(s, e, NAMED_ENTITY)
+      example = prompted(any_entity, text, [(s, e, NAMED_ENTITY)
                                         for s, e, _ in spans], 'ner')
     elif draw < named_entity_share + open_share and spans:
       wanted = rng.choice(sorted({lab for _, _, lab in spans}))

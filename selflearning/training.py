@@ -162,8 +162,9 @@ def train(model, batches: Iterable[List[Dict]], settings: TrainSettings,
   grads.
 
   With `settings.time_budget_s`, the step count is re-planned after 30 steps
-  (from the rate of steps 11-30) so that training ends within the budget (the learning-rate schedule is
-  stretched to the new count); CPU builds leave it unset (repeatable).
+  (from the rate of steps 11-30) so that training ends within the budget
+  (the learning-rate schedule is stretched to the new count); CPU builds
+  leave it unset (repeatable).
 
   -> {'losses': per-log-interval mean losses, 'steps': ..., 'seconds': ...}.
   """
@@ -249,12 +250,14 @@ def save_checkpoint(model, out_dir, fp16: bool = False,
     state = {k: (v.half() if v.is_floating_point() else v).contiguous()
              for k, v in state.items()}
     save_file(state, weights, metadata={'format': 'pt'})
+  max_length = 512
   tc = out_dir / 'tokenizer_config.json'
   if tc.exists():
     conf = json.loads(tc.read_text())
     limit = conf.get('model_max_length')
-    if not isinstance(limit, int) or limit > 10 ** 6:
-      conf['model_max_length'] = 512
+    if isinstance(limit, int) and limit <= 10 ** 6:
+      max_length = limit
+    conf['model_max_length'] = max_length
     conf.pop('max_length', None)
     tc.write_text(json.dumps(conf, indent=2, sort_keys=True) + '\n')
   tj = out_dir / 'tokenizer.json'
@@ -265,7 +268,7 @@ def save_checkpoint(model, out_dir, fp16: bool = False,
     # collator ran.
     conf = json.loads(tj.read_text())
     if conf.get('truncation'):
-      conf['truncation']['max_length'] = 512
+      conf['truncation']['max_length'] = max_length
     if conf.get('padding'):
       conf['padding']['strategy'] = 'BatchLongest'
     tj.write_text(json.dumps(conf, ensure_ascii=False, indent=2) + '\n')
