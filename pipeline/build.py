@@ -6,7 +6,8 @@ graph on a TestPipeline.
 """
 from __future__ import annotations
 
-from typing import Dict
+import dataclasses
+from typing import Dict, Optional
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
@@ -14,8 +15,8 @@ from apache_beam.transforms import window
 
 from model_handler.handler import GlinerModelHandler
 from model_handler.tasks import RelationsTask
-from pipeline.commit import CommitRun, RunManifest, committed_files
-from pipeline.commit import staging_root
+from pipeline.commit import CommitRun, RunManifest, staging_root
+from pipeline.table_log import TableState, latest_state
 from pipeline.progress import ProgressFn
 from pipeline.config import JobConfig, all_table_names
 from transforms.merge_windows import MergeResults
@@ -115,7 +116,14 @@ def read_source(pipeline: beam.Pipeline, config: JobConfig):
   return rows, dead
 
 
-def run_manifest(config: JobConfig) -> RunManifest:
+def run_operation(config: JobConfig) -> str:
+  """How a run changes the committed state (pipeline.commit)."""
+  if config.overwrite:
+    return 'overwrite'
+  return 'incremental' if config.incremental else 'append'
+
+
+def run_manifest(config: JobConfig, base_version: int = 0) -> RunManifest:
   return RunManifest(
       run_id=config.run_id,
       status='running',
@@ -123,25 +131,27 @@ def run_manifest(config: JobConfig) -> RunManifest:
       config_hash=config.config_hash(),
       inputs={'input': config.input, 'tasks': config.task_config()},
       incremental=config.incremental,
-      partition=run_partition(config) or None)
+      partition=f'run={config.run_id}',
+      base_version=base_version,
+      operation=run_operation(config),
+      incremental_key=config.incremental_key if config.incremental else None)
 
 
-def run_partition(config: JobConfig) -> str:
-  """Incremental runs add their files under `<table>/run=<run id>/`."""
-  return f'run={config.run_id}' if config.incremental else ''
-
-
-def build_pipeline(pipeline: beam.Pipeline,
-                   config: JobConfig) -> Dict[str, beam.PCollection]:
+def build_pipeline(pipeline: beam.Pipeline, config: JobConfig,
+                   base: Optional[TableState] = None
+                   ) -> Dict[str, beam.PCollection]:
   """The whole job. Batch runs write under the run's staging directory and
-  commit all tables together in a last step (pipeline.commit); streaming
-  runs write windowed files straight into the tables."""
+  commit all tables together in a last step (pipeline.commit) on top of
+  `base`, the committed state the run started from (read here if not
+  given); streaming runs write windowed files straight into the tables."""
   rows, read_dead = read_source(pipeline, config)
   skipped = None
+  if not config.streaming and base is None:
+    base = latest_state(config.output)
   if config.incremental:
     rows, skipped = rows | 'SkipEnriched' >> SkipEnriched(
-        committed_files(config.output, 'documents'), config.model_id,
-        config.config_hash())
+        base.paths(config.output, 'documents'), base.run_ids(),
+        config.model_id, config.config_hash(), config.incremental_key)
   enriched = rows | 'Enrich' >> EnrichDocuments(config)
   dead = ((read_dead, enriched['dead_letter'])
           | 'AllDeadLetters' >> beam.Flatten())
@@ -169,13 +179,13 @@ def build_pipeline(pipeline: beam.Pipeline,
     _ = (finished
          | 'AllFinished' >> beam.Flatten()
          | 'Progress' >> beam.ParDo(ProgressFn(config.run_id)))
-    replace = all_table_names() if config.overwrite else []
     iceberg = None
     if config.sink == 'iceberg':
       from pipeline.iceberg_sink import IcebergTarget
-      iceberg = IcebergTarget.from_config(config)
+      iceberg = dataclasses.asdict(IcebergTarget.from_config(config))
     written['_manifest'] = written | 'Commit' >> CommitRun(
-        config.output, run_manifest(config), replace, skipped=skipped,
+        config.output, run_manifest(config, base.version), all_table_names(),
+        skipped=skipped,
         schemas=output_tables(config.tasks, config.corpus_tables),
         iceberg=iceberg)
   return written

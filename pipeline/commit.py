@@ -1,41 +1,60 @@
-"""Atomic batch runs: stage every table, commit them together on success.
+"""Batch runs become visible in one atomic step, or not at all.
 
-A batch run writes its tables under ``<output>/_staging/<run id>/`` where no
-reader looks. Only when the pipeline has finished are the staged files moved
-into ``<output>/<table>/`` (with --overwrite, the previous files are first
-moved aside and deleted only after the new ones are in place). A run that
-fails leaves the previous output exactly as it was.
+The protocol (every step idempotent, so a retry or the next run can redo it):
 
-Every run leaves a manifest, ``<output>/_runs/<run id>.json`` -- run id,
-status (running, committed, failed), model id, config hash, inputs, row and
-file counts per table, error -- so an orchestrator can check a run without
-reading the tables.
+1. start (launcher, holding the lease, pipeline.lease): recover whatever an
+   earlier run left, note the commit log's version (the run's *base*),
+   create ``_runs/<run id>.json`` create-only (a reused run id stops here);
+2. the pipeline writes every table under ``_staging/<run id>/``, where no
+   reader looks;
+3. the commit step (runs after every write finished, on any runner) checks
+   the lease and the base, then writes ``_staging/<run id>/_ready.json``:
+   the complete list of staged files. From here the run can be finished by
+   anyone; before it, it can only be discarded;
+4. each staged file moves to ``<table>/run=<run id>/`` -- a name no other
+   run uses, never over an existing file;
+5. **commit point**: version base+1 of the commit log (pipeline.table_log)
+   is created create-only, holding the new state;
+6. after it: the Iceberg mirror is synced, the manifest says `committed`,
+   files the new state no longer references (an --overwrite's old tables, a
+   killed run's leftovers) are deleted, the staging directory goes.
+
+A kill before 5 leaves the previous state as it was (readers follow the
+log); the next run -- or ``python -m pipeline.recover OUTPUT`` -- finishes a
+run that reached 3 and discards one that did not. A kill after 5 leaves the
+new state committed; recovery completes step 6.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, Iterable, List, Optional
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
+
+from pipeline import lease
+from pipeline.objectstore import join, store_for
+from pipeline.table_log import TableState, latest_state, publish
 
 STAGING_DIR = '_staging'
 RUNS_DIR = '_runs'
+READY = '_ready.json'
+
+
+class CommitConflict(Exception):
+  """The output changed under this run (another writer committed)."""
+
+
+class RunIdTaken(Exception):
+  """A run id names one run: a reused id is refused, never merged."""
 
 
 def _now() -> str:
   return datetime.datetime.now(datetime.timezone.utc).isoformat(
       timespec='seconds')
-
-
-def _match(pattern: str) -> List[str]:
-  try:
-    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
-  except Exception:  # pylint: disable=broad-except
-    return []  # nothing there
 
 
 def parquet_rows(path: str) -> int:
@@ -62,161 +81,345 @@ class RunManifest:
   partition: Optional[str] = None
   # --sink iceberg: table -> the snapshot this run committed.
   iceberg_snapshots: Dict[str, int] = field(default_factory=dict)
+  # The commit log version this run started from, the one it created, and
+  # how it changes the state: append, incremental or overwrite.
+  base_version: int = 0
+  version: Optional[int] = None
+  operation: str = 'append'
+  incremental_key: Optional[str] = None
 
   def to_json(self) -> str:
     return json.dumps(self.__dict__, indent=2, sort_keys=True) + '\n'
 
+  @classmethod
+  def from_dict(cls, values: dict) -> 'RunManifest':
+    known = set(cls.__dataclass_fields__)  # pylint: disable=no-member
+    return cls(**{k: v for k, v in values.items() if k in known})
+
 
 def manifest_path(output: str, run_id: str) -> str:
-  return FileSystems.join(output, RUNS_DIR, f'{run_id}.json')
+  return join(output, RUNS_DIR, f'{run_id}.json')
 
 
 def write_manifest(output: str, manifest: RunManifest) -> str:
-  """Written under a temporary name and renamed: never a partial manifest."""
+  """One atomic replace: readers see the old or the new manifest."""
   path = manifest_path(output, manifest.run_id)
-  temp = FileSystems.join(output, RUNS_DIR, f'.tmp-{manifest.run_id}.json')
-  with FileSystems.create(temp) as handle:
-    handle.write(manifest.to_json().encode('utf-8'))
-  if FileSystems.exists(path):
-    FileSystems.delete([path])
-  FileSystems.rename([temp], [path])
+  store_for(output).put(path, manifest.to_json().encode('utf-8'))
+  return path
+
+
+def start_manifest(output: str, manifest: RunManifest) -> str:
+  """Create-only: the first writer of a run id owns it."""
+  path = manifest_path(output, manifest.run_id)
+  if not store_for(output).create(path, manifest.to_json().encode('utf-8')):
+    raise RunIdTaken(f'run id {manifest.run_id!r} was already used in '
+                     f'{output} ({path}); every run needs its own id')
   return path
 
 
 def read_manifest(output: str, run_id: str) -> dict:
-  with FileSystems.open(manifest_path(output, run_id)) as handle:
-    return json.loads(handle.read().decode('utf-8'))
+  data = store_for(output).read(manifest_path(output, run_id))
+  if data is None:
+    raise FileNotFoundError(manifest_path(output, run_id))
+  return json.loads(data.decode('utf-8'))
+
+
+def run_ids_with_manifests(output: str) -> List[str]:
+  names = store_for(output).children(join(output, RUNS_DIR))
+  return [n[:-len('.json')] for n in names
+          if n.endswith('.json') and not n.startswith('.')]
 
 
 def staging_root(output: str, run_id: str) -> str:
-  return FileSystems.join(output, STAGING_DIR, run_id)
+  return join(output, STAGING_DIR, run_id)
 
 
-def _table_files(root: str, table: str, partitions: bool = False) -> List[str]:
-  files = _match(FileSystems.join(root, table, '*.parquet'))
-  if partitions:  # incremental runs' `run=<id>/` partitions
-    files += _match(FileSystems.join(root, table, '*', '*.parquet'))
-  return files
+def remove_staging(output: str, run_id: str) -> None:
+  store_for(output).delete_tree(staging_root(output, run_id))
+  if '://' not in output:  # object stores have no empty directories
+    with contextlib.suppress(OSError):
+      os.rmdir(join(output, STAGING_DIR))  # only when no other run stages
 
 
-def committed_files(output: str, table: str) -> List[str]:
-  """Every committed file of a table, in both layouts."""
-  return _table_files(output, table, partitions=True)
+def partition(table: str, run_id: str) -> str:
+  return f'{table}/run={run_id}'
 
 
-def commit(output: str, run_id: str, tables: List[str],
-           replace_tables: List[str],
-           partition: str = '') -> Dict[str, Dict[str, object]]:
-  """Move the staged tables into place; -> rows and files per table.
-
-  `replace_tables`: committed tables whose files are replaced (--overwrite);
-  they are moved aside first and deleted once the new files are in place,
-  and put back if moving the new files fails. `partition`: a subdirectory
-  of each table for this run's files (incremental runs: `run=<run id>`).
-  """
-  staged = staging_root(output, run_id)
-  aside = FileSystems.join(staged, '_replaced')
-  old = {t: _table_files(output, t, partitions=True) for t in replace_tables}
-  new = {t: _table_files(staged, t) for t in tables}
-  moved: List[tuple] = []  # (sources, targets), in order, for a rollback
-  try:
-    _move_tables(old, lambda t, p: aside + p[len(output):], moved)
-    moved_aside = len(moved)
-    into = FileSystems.join(output, '{table}', partition) if partition else (
-        FileSystems.join(output, '{table}'))
-    _move_tables(
-        new, lambda t, p: FileSystems.join(into.format(table=t),
-                                           p.rsplit('/', 1)[1]), moved)
-  except Exception:
-    for sources, targets in reversed(moved):
-      FileSystems.rename(targets, sources)
-    raise
-  counts: Dict[str, Dict[str, object]] = {}
-  for (table, _), (_, targets) in zip(
-      [(t, f) for t, f in new.items() if f], moved[moved_aside:]):
-    counts[table] = {'files': len(targets),
-                     'rows': sum(parquet_rows(f) for f in targets),
-                     'paths': targets}
-  for table in tables:
-    counts.setdefault(table, {'files': 0, 'rows': 0, 'paths': []})
-  discard(output, run_id)
-  return counts
+def _staged(output: str, run_id: str, table: str) -> List[str]:
+  """Finished Parquet files directly under the staged table directory
+  (Beam's own temporary directories below it are not part of the run)."""
+  root = join(staging_root(output, run_id), table)
+  store = store_for(output)
+  return [join(root, name) for name in store.children(root)
+          if name.endswith('.parquet') and store.is_file(join(root, name))]
 
 
-def _move_tables(files_by_table: Dict[str, List[str]], target_of,
-                 moved: List[tuple]) -> None:
-  for table, files in files_by_table.items():
-    if files:
-      targets = [target_of(table, path) for path in files]
-      _mkdirs(targets)
-      FileSystems.rename(files, targets)
-      moved.append((files, targets))
+def prepare(output: str, manifest: RunManifest, tables: Iterable[str],
+            skipped: int, iceberg: Optional[dict]) -> dict:
+  """The run's commit intent: every staged file, where it goes, its rows."""
+  files = {}
+  for table in sorted(tables):
+    files[table] = []
+    for path in _staged(output, manifest.run_id, table):
+      name = path.rsplit('/', 1)[1]
+      files[table].append({
+          'staged': path[len(output.rstrip('/')) + 1:],
+          'path': f'{partition(table, manifest.run_id)}/{name}',
+          'rows': parquet_rows(path)})
+  return {'run_id': manifest.run_id, 'base_version': manifest.base_version,
+          'operation': manifest.operation, 'model_id': manifest.model_id,
+          'config_hash': manifest.config_hash,
+          'incremental_key': manifest.incremental_key, 'skipped': skipped,
+          'files': files, 'iceberg': iceberg}
 
 
-def _mkdirs(paths: List[str]) -> None:
-  """Local file systems need the parent directories; object stores ignore."""
-  for parent in sorted({p.rsplit('/', 1)[0] for p in paths}):
+def ready_path(output: str, run_id: str) -> str:
+  return join(staging_root(output, run_id), READY)
+
+
+def read_ready(output: str, run_id: str) -> Optional[dict]:
+  data = store_for(output).read(ready_path(output, run_id))
+  return None if data is None else json.loads(data.decode('utf-8'))
+
+
+def next_state(state: TableState, ready: dict) -> TableState:
+  entry = {k: ready[k] for k in ('run_id', 'operation', 'model_id',
+                                 'config_hash', 'incremental_key', 'skipped')}
+  entry.update(version=state.version + 1, committed=_now())
+  added = {t: [{'path': f['path'], 'rows': f['rows'],
+                'run_id': ready['run_id']} for f in entries]
+           for t, entries in ready['files'].items()}
+  if ready['operation'] == 'overwrite':
+    runs, files = [entry], added
+    superseded = state.relative_paths()
+  else:
+    runs = state.runs + [entry]
+    files = {t: list(state.files.get(t, [])) + added.get(t, [])
+             for t in sorted(set(state.files) | set(added))}
+    superseded = []
+  return TableState(state.version + 1, runs, files, superseded,
+                    ready.get('iceberg') or state.iceberg)
+
+
+def check_base(state: TableState, base_version: int, run_id: str) -> None:
+  if state.version != base_version:
+    last = state.runs[-1]['run_id'] if state.runs else '?'
+    raise CommitConflict(
+        f'run {run_id} started from version {base_version} of the output, '
+        f'but version {state.version} (run {last}) was committed since: not '
+        'committing over it; run again')
+
+
+def commit_run(output: str, manifest: RunManifest, tables: Iterable[str],
+               skipped: int = 0, iceberg: Optional[dict] = None,
+               schemas=None, known_tables: Iterable[str] = ()) -> TableState:
+  """Steps 3-6 for this run; -> the state it committed."""
+  lease.check(output, manifest.run_id)
+  ready = read_ready(output, manifest.run_id)  # a retried commit step
+  if ready is None:
+    check_base(latest_state(output), manifest.base_version, manifest.run_id)
+    ready = prepare(output, manifest, tables, skipped, iceberg)
+    store_for(output).put(ready_path(output, manifest.run_id),
+                          json.dumps(ready, sort_keys=True).encode('utf-8'))
+  return finish(output, ready, schemas, known_tables)
+
+
+def finish(output: str, ready: dict, schemas=None,
+           known_tables: Iterable[str] = ()) -> TableState:
+  """Steps 4-6 of a run whose intent is written; idempotent."""
+  store = store_for(output)
+  state = latest_state(output)
+  if ready['run_id'] not in state.run_ids():
+    check_base(state, ready['base_version'], ready['run_id'])
+    for entries in ready['files'].values():
+      for entry in entries:
+        store.rename_new(join(output, entry['staged']),
+                         join(output, entry['path']))
+    new = next_state(state, ready)
+    if not publish(output, new):
+      raise CommitConflict(f'version {new.version} of {output} was created '
+                           f'by another writer while run {ready["run_id"]} '
+                           'committed: not committing')
+    state = new
+  after_commit(output, ready['run_id'], state, schemas,
+               list(known_tables) + list(ready['files']))
+  return state
+
+
+def after_commit(output: str, run_id: str, state: TableState, schemas=None,
+                 known_tables: Iterable[str] = ()) -> None:
+  """Step 6, idempotent: Iceberg mirror, manifest, superseded files."""
+  error = None
+  if state.iceberg:
     try:
-      FileSystems.mkdirs(parent)
-    except Exception:  # pylint: disable=broad-except
-      pass  # exists already, or a store without directories
+      from pipeline.iceberg_sink import IcebergTarget
+      snapshots = IcebergTarget(**state.iceberg).sync(output, state, run_id,
+                                                      schemas)
+    except Exception as exc:  # pylint: disable=broad-except
+      snapshots, error = {}, exc
+  else:
+    snapshots = {}
+  mark_committed(output, run_id, state, snapshots, error)
+  sweep(output, state, known_tables)
+  remove_staging(output, run_id)
+  if error is not None:
+    raise error
 
 
-def discard(output: str, run_id: str) -> None:
-  """Delete what a run staged (after its commit, or after it failed)."""
-  root = staging_root(output, run_id)
+def mark_committed(output: str, run_id: str, state: TableState,
+                   snapshots: Dict[str, int], error=None) -> None:
   try:
-    if FileSystems.exists(root):
-      FileSystems.delete([root])
-    if '://' not in output:  # object stores have no empty directories
-      os.rmdir(FileSystems.join(output, STAGING_DIR))
-  except Exception:  # pylint: disable=broad-except
-    pass  # another run is staging, or leftovers: invisible to readers
+    manifest = RunManifest.from_dict(read_manifest(output, run_id))
+  except FileNotFoundError:
+    return
+  entry = state.run(run_id)
+  if entry is None:
+    return
+  manifest.status = 'committed'
+  manifest.version = entry['version']
+  manifest.skipped = entry.get('skipped', 0)
+  manifest.finished = manifest.finished or _now()
+  manifest.tables = {
+      table: {'files': len(mine), 'rows': sum(f['rows'] for f in mine)}
+      for table, files in sorted(state.files.items())
+      for mine in [[f for f in files if f['run_id'] == run_id]]}
+  manifest.iceberg_snapshots = snapshots or manifest.iceberg_snapshots
+  manifest.error = None if error is None else (
+      f'iceberg mirror not updated ({type(error).__name__}: '
+      f'{str(error)[:300]}); the next run or pipeline.recover completes it')
+  write_manifest(output, manifest)
+
+
+def sweep(output: str, state: TableState, tables: Iterable[str],
+          keep_run: Optional[str] = None) -> List[str]:
+  """Delete files under the tables that the committed state does not
+  reference: an --overwrite's superseded tables, a killed run's moved
+  files, files of an older layout replaced by --overwrite. Only ever after
+  the version that dropped them exists, and only under the lease."""
+  if not state.version:
+    return []
+  store = store_for(output)
+  live = set(state.relative_paths())
+  deleted = []
+  for table in sorted(set(tables) | set(state.files)):
+    root = join(output, table)
+    for path in store.list(root):
+      relative = path[len(output.rstrip('/')) + 1:]
+      if relative in live or (keep_run and relative.startswith(
+          f'{partition(table, keep_run)}/')):
+        continue
+      if relative.endswith('.parquet'):
+        store.delete(path)
+        deleted.append(relative)
+  return deleted
+
+
+def discard(output: str, run_id: str, reason: str,
+            known_tables: Iterable[str] = ()) -> None:
+  """Throw away a run that did not commit: its staging, any file it moved,
+  and say so in its manifest."""
+  store = store_for(output)
+  state = latest_state(output)
+  if run_id in state.run_ids():
+    raise CommitConflict(f'run {run_id} is committed; not discarding it')
+  for table in sorted(set(known_tables) | set(state.files)):
+    store.delete_tree(join(output, partition(table, run_id)))
+  remove_staging(output, run_id)
+  try:
+    manifest = RunManifest.from_dict(read_manifest(output, run_id))
+  except FileNotFoundError:
+    return
+  if manifest.status != 'failed':
+    manifest.status = 'failed'
+    manifest.finished = manifest.finished or _now()
+    manifest.error = manifest.error or reason
+    write_manifest(output, manifest)
+
+
+def recover(output: str, current_run: Optional[str] = None,
+            known_tables: Iterable[str] = (), schemas=None) -> List[str]:
+  """Finish or discard what earlier runs left (call under the lease);
+  -> one note per action."""
+  store = store_for(output)
+  known_tables = list(known_tables)
+  notes = []
+  for run_id in store.children(join(output, STAGING_DIR)):
+    if run_id == current_run:
+      continue
+    ready = read_ready(output, run_id)
+    state = latest_state(output)
+    if ready is None and run_id in state.run_ids():
+      remove_staging(output, run_id)  # committed: leftovers
+      continue
+    if ready is not None and (run_id in state.run_ids() or
+                              state.version == ready['base_version']):
+      finish(output, ready, schemas, known_tables)
+      notes.append(f'finished the interrupted commit of run {run_id}')
+    else:
+      why = ('interrupted before its commit' if ready is None else
+             'the output changed since it started')
+      discard(output, run_id, f'{why}; discarded by recovery at {_now()}',
+              known_tables)
+      notes.append(f'discarded run {run_id} ({why})')
+  state = latest_state(output)
+  for run_id in run_ids_with_manifests(output):
+    if run_id == current_run:
+      continue
+    try:
+      manifest = read_manifest(output, run_id)
+    except (FileNotFoundError, ValueError):
+      continue
+    if run_id in state.run_ids() and (manifest['status'] != 'committed' or
+                                      manifest.get('error')):
+      after_commit(output, run_id, state, schemas, known_tables)
+      notes.append(f'completed the commit of run {run_id}')
+    elif manifest['status'] == 'running' and run_id not in state.run_ids():
+      discard(output, run_id, f'interrupted; marked by recovery at {_now()}',
+              known_tables)
+      notes.append(f'run {run_id} was interrupted: marked failed')
+  if state.iceberg and state.runs:
+    from pipeline.iceberg_sink import IcebergTarget
+    IcebergTarget(**state.iceberg).sync(output, state,
+                                        state.runs[-1]['run_id'], schemas)
+  removed = sweep(output, state, known_tables, keep_run=current_run)
+  if removed:
+    notes.append(f'deleted {len(removed)} file(s) no committed run uses')
+  return notes
 
 
 class CommitRunFn(beam.DoFn):
   """Runs once, after every table's files are written (its side inputs are
   the written file lists, so the runner cannot start it earlier): commits
-  the staged tables and writes the run's manifest. On any runner --
-  Dataflow included -- a failed pipeline never reaches this step."""
+  the run and releases its lease. On any runner -- Dataflow included -- a
+  failed pipeline never reaches this step."""
 
   def __init__(self, output: str, manifest: RunManifest, tables: List[str],
-               replace_tables: List[str], schemas=None, iceberg=None):
+               known_tables: List[str], schemas=None, iceberg=None):
     self._output = output
     self._manifest = manifest
     self._tables = list(tables)
-    self._replace = list(replace_tables)
+    self._known = list(known_tables)
     self._schemas = schemas or {}
     self._iceberg = iceberg
 
   def process(self, unused_element, skipped, *written_files):
-    manifest = RunManifest(**self._manifest.__dict__)
-    counts = commit(self._output, manifest.run_id, self._tables,
-                    self._replace, manifest.partition or '')
-    manifest.skipped = int(skipped)
-    if self._iceberg is not None:
-      # After the files are in place: a failed run never gets here, so no
-      # Iceberg snapshot of it is ever visible.
-      manifest.iceberg_snapshots = self._iceberg.commit_run(
-          manifest.run_id, {t: c['paths'] for t, c in counts.items()},
-          self._schemas)
-    manifest.tables = {t: {'files': c['files'], 'rows': c['rows']}
-                       for t, c in counts.items()}
-    manifest.status = 'committed'
-    manifest.finished = _now()
-    yield write_manifest(self._output, manifest)
+    manifest = self._manifest
+    commit_run(self._output, manifest, self._tables, int(skipped),
+               self._iceberg, self._schemas, self._known)
+    lease.release(self._output, manifest.run_id)
+    yield manifest_path(self._output, manifest.run_id)
 
 
 class CommitRun(beam.PTransform):
   """{table: written file names} -> the committed run's manifest path."""
 
   def __init__(self, output: str, manifest: RunManifest,
-               replace_tables: List[str], skipped=None, schemas=None,
+               known_tables: List[str], skipped=None, schemas=None,
                iceberg=None):
     super().__init__()
     self._output = output
     self._manifest = manifest
-    self._replace = list(replace_tables)
+    self._known = list(known_tables)
     self._skipped = skipped
     self._schemas = schemas
     self._iceberg = iceberg
@@ -232,6 +435,6 @@ class CommitRun(beam.PTransform):
             | 'CommitTrigger' >> beam.Create([None])
             | 'CommitTables' >> beam.ParDo(
                 CommitRunFn(self._output, self._manifest, tables,
-                            self._replace, self._schemas, self._iceberg),
+                            self._known, self._schemas, self._iceberg),
                 beam.pvalue.AsSingleton(count),
                 *[beam.pvalue.AsList(written[t]) for t in tables]))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import os
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
@@ -62,6 +64,8 @@ class JobConfig:
   dead_letter_snippet_chars: int = 200
   max_label_subwords: Optional[int] = None
   incremental: bool = False
+  incremental_key: str = 'id'
+  lease_seconds: int = 3600
   sink: str = 'parquet'
   iceberg_catalog_uri: Optional[str] = None
   iceberg_catalog: Optional[str] = None
@@ -138,23 +142,55 @@ def all_table_names() -> list:
   return list(table_schemas()) + list(CORPUS_TABLES)
 
 
-def existing_outputs(output: str) -> list:
-  """Parquet files already in the output tables, incremental runs'
-  `run=<id>/` partitions included (a rerun would mix them)."""
-  from pipeline.commit import committed_files
+def unlogged_files(output: str) -> list:
+  """Parquet files in the output's tables that no commit log covers: an
+  output written by an older gliner-beam (or another tool)."""
+  from pipeline.objectstore import join, store_for
+  from pipeline.table_log import is_managed
+  if is_managed(output):
+    return []
+  store = store_for(output)
   return [path for table in all_table_names()
-          for path in committed_files(output, table)]
+          for path in store.list(join(output, table))
+          if path.endswith('.parquet')]
 
 
-def _check_output(output: Optional[str], overwrite: bool) -> None:
+def check_output(output: Optional[str], overwrite: bool = False,
+                 incremental: bool = False, run_id: Optional[str] = None,
+                 streaming: bool = False) -> None:
+  """What this run may do to --output, from its committed state (the commit
+  log): checked at start-up and again under the run's lease."""
+  from pipeline.commit import manifest_path
+  from pipeline.objectstore import StoreError, store_for
+  from pipeline.table_log import latest_state
   if not output:
     raise OptionError('--output', 'required (an output directory)')
-  existing = existing_outputs(output)
-  if existing and not overwrite:
+  try:
+    store = store_for(output) if not streaming else None
+  except StoreError as exc:
+    raise OptionError('--output', str(exc)) from exc
+  if streaming:
+    if '://' not in output and os.path.isfile(output):
+      raise OptionError('--output', f'{output} is a file; give a directory')
+    return
+  if store.is_file(output.rstrip('/')):
+    raise OptionError('--output', f'{output} is a file; give a directory')
+  if run_id and store.read(manifest_path(output, run_id)) is not None:
+    raise OptionError('--run_id', f'{run_id!r} was already used in {output} '
+                      f'({manifest_path(output, run_id)}); every run needs '
+                      'its own id')
+  unlogged = unlogged_files(output)
+  if unlogged and not overwrite:
     raise OptionError(
-        '--output',
-        f'{output} already holds {len(existing)} Parquet file(s) '
-        f'(e.g. {existing[0]}); use a new path or pass --overwrite')
+        '--output', f'{output} holds {len(unlogged)} Parquet file(s) that no '
+        f'commit log covers (e.g. {unlogged[0]}: an older gliner-beam or '
+        'another tool); use a new path, or --overwrite to replace them')
+  state = latest_state(output)
+  if state.runs and not (overwrite or incremental):
+    raise OptionError(
+        '--output', f'{output} already holds {len(state.runs)} committed '
+        f'run(s) (latest {state.runs[-1]["run_id"]}); use a new path, '
+        '--overwrite to replace them or --incremental to add to them')
 
 
 def read_text(path: str) -> str:
@@ -232,6 +268,9 @@ def default_shards(opts) -> int:
   return 8 if ('Dataflow' in runner or 'Flink' in runner) else 1
 
 
+RUN_ID = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]{0,127}')
+
+
 def _check_settings(opts) -> None:
   """Checks of the options that do not depend on the source or output."""
   if opts.num_shards is not None and opts.num_shards < 1:
@@ -245,6 +284,13 @@ def _check_settings(opts) -> None:
     except ImportError as exc:
       raise OptionError('--sink', 'iceberg needs pyiceberg: pip install '
                         '"gliner-beam[iceberg]"') from exc
+  if opts.lease_seconds < 10:
+    raise OptionError('--lease_seconds',
+                      f'must be >= 10, got {opts.lease_seconds}')
+  if opts.run_id is not None and not RUN_ID.fullmatch(opts.run_id):
+    raise OptionError('--run_id', f'{opts.run_id!r}: use 1-128 letters, '
+                      'digits, ".", "_" or "-", starting with a letter or '
+                      'digit (it names files and directories)')
   for name in ('max_batch_tokens', 'max_doc_chars'):
     if getattr(opts, name) < 1:
       raise OptionError(f'--{name}', f'must be >= 1, got {getattr(opts, name)}')
@@ -292,13 +338,8 @@ def validate(opts, streaming: bool = False) -> JobConfig:
                 '--tasks' if opts.tasks else '--labels')
   if opts.input:
     _check_input(opts.input, opts.text_column, task_columns(tasks))
-  if streaming or opts.incremental:
-    # Streaming window files carry the run id and incremental runs add a
-    # partition: a run adds files, never replaces.
-    if not opts.output:
-      raise OptionError('--output', 'required (an output directory)')
-  else:
-    _check_output(opts.output, opts.overwrite)
+  check_output(opts.output, opts.overwrite, opts.incremental, opts.run_id,
+               streaming)
   return _job_config(opts, tasks, model_id, opts.run_id or new_run_id(),
                      streaming)
 
@@ -370,6 +411,8 @@ def _job_config(opts, tasks: Tuple[Task, ...], model_id: str, run_id: str,
       dead_letter_snippet_chars=opts.dead_letter_snippet_chars,
       max_label_subwords=opts.max_label_subwords,
       incremental=bool(opts.incremental),
+      incremental_key=opts.incremental_key,
+      lease_seconds=opts.lease_seconds,
       sink=opts.sink,
       iceberg_catalog_uri=opts.iceberg_catalog_uri,
       iceberg_catalog=opts.iceberg_catalog,

@@ -212,20 +212,36 @@ def add_job_arguments(parser, label_flags=(LABELS_FLAG, )):
   group.add_argument(
       '--run_id',
       default=None,
-      help='Lineage id stamped on every row; unset means UTC time + random')
+      help='Lineage id stamped on every row, unique per run: a batch run '
+      'whose id this output already saw is refused; unset means UTC time + '
+      'random')
   group.add_argument(
       '--overwrite',
       action='store_true',
       default=False,
       help='Replace the tables already in --output, only when this run '
-      'succeeds (batch runs are staged and committed at the end)')
+      'commits (the old files are deleted after the new state is durable)')
   group.add_argument(
       '--incremental',
       action='store_true',
       default=False,
-      help='Scheduled runs: skip input rows whose (source, content hash) this '
-      'output already enriched with the same model id and task config; each '
-      'run adds its own partition <table>/run=<run id>/')
+      help='Scheduled runs: skip input rows whose latest committed version '
+      '(by --incremental_key) has the same content hash, model id and task '
+      'config; each run adds its own partition <table>/run=<run id>/')
+  group.add_argument(
+      '--incremental_key',
+      choices=('id', 'source'),
+      default='id',
+      help='--incremental: what identifies a document across runs: id (the '
+      '--id_column value; <file>#<row> where the input has none), or source '
+      '(the input file and row)')
+  group.add_argument(
+      '--lease_seconds',
+      type=int,
+      default=3600,
+      help='Batch runs hold a lease on --output (one writer at a time); it '
+      'is renewed while the launcher waits, and a lease not renewed for this '
+      'long (or whose process is gone) is taken over by the next run')
   group.add_argument(
       '--sink',
       choices=('parquet', 'iceberg'),

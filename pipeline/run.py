@@ -6,8 +6,10 @@ job itself failed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import logging
+import signal
 import sys
 import time
 from typing import List, Optional
@@ -17,9 +19,12 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
 
-from pipeline import commit, progress
+from pipeline import commit, lease, progress
 from pipeline.build import build_pipeline, run_manifest
-from pipeline.config import JobConfig, OptionError, validate
+from pipeline.config import JobConfig, OptionError, all_table_names
+from pipeline.config import check_output, validate
+from pipeline.objectstore import StoreError
+from pipeline.table_log import TableState, latest_state
 from pipeline.options import GlinerOptions, LABELS_ALIAS, LABELS_FLAG
 from pipeline.profiles import PROFILES, apply_profile
 from pipeline.options import add_job_arguments, rename_labels_flag
@@ -93,6 +98,30 @@ def known_flags() -> List[str]:
   return flags
 
 
+def check_positionals(argv: List[str]) -> None:
+  """Beam ignores words that are no option's value, so an unquoted glob
+  (`--input data/*.parquet`, expanded by the shell) would read only the
+  first file: refuse them."""
+  parser = argparse.ArgumentParser(add_help=False, conflict_handler='resolve')
+  for cls in _all_pipeline_option_classes():
+    if cls is not GlinerOptions:
+      cls._add_argparse_args(parser)  # pylint: disable=protected-access
+  add_job_arguments(parser, label_flags=(LABELS_ALIAS, LABELS_FLAG))
+  for action in arg_parser()._actions:  # pylint: disable=protected-access
+    if action.option_strings and action.option_strings[0] not in (
+        '-h', '--help'):
+      with contextlib.suppress(argparse.ArgumentError):
+        parser._add_action(action)  # pylint: disable=protected-access
+  _, rest = parser.parse_known_args(argv)
+  stray = [a for a in rest if not a.startswith('-')]
+  if stray:
+    raise OptionError(
+        stray[0], f'unexpected argument ({len(stray)} in all: '
+        f'{" ".join(stray[:3])}{" ..." if len(stray) > 3 else ""}); a file '
+        "pattern must be quoted (--input 'data/*.parquet') or the shell "
+        'expands it into several words')
+
+
 def check_unknown_flags(argv: List[str]) -> None:
   """Beam only warns about a flag it does not know and runs with the
   default, so `--treshold 0.9` would silently change results: stop instead,
@@ -121,6 +150,7 @@ def parse(argv: List[str], rename_labels: bool = True):
   except (KeyError, ValueError) as exc:
     raise OptionError('--profile', str(exc).strip("'")) from exc
   check_unknown_flags(argv)
+  check_positionals(argv)
   beam_argv = rename_labels_flag(argv) if rename_labels else list(argv)
   streaming = PipelineOptions(beam_argv).view_as(StandardOptions).streaming
   if not any(a == '--runner' or a.startswith('--runner=') for a in argv):
@@ -131,16 +161,46 @@ def parse(argv: List[str], rename_labels: bool = True):
   return config, options
 
 
+OUTPUT_ERRORS = (lease.OutputLocked, lease.LeaseLost, commit.RunIdTaken,
+                 commit.CommitConflict, StoreError)
+
+
+def open_output(config: JobConfig) -> TableState:
+  """Take the output's lease, finish or discard what earlier runs left,
+  check what this run may do, and claim its run id; -> the committed state
+  the run starts from (its base)."""
+  took = lease.acquire(config.output, config.run_id, config.lease_seconds)
+  if took:
+    print(f'note: {took}')
+  try:
+    for note in commit.recover(config.output, config.run_id,
+                               all_table_names()):
+      print(f'note: recovery: {note}')
+    check_output(config.output, config.overwrite, config.incremental,
+                 config.run_id)
+    base = latest_state(config.output)
+    commit.start_manifest(config.output, run_manifest(config, base.version))
+  except BaseException:
+    lease.release(config.output, config.run_id)
+    raise
+  return base
+
+
 def submit(config: JobConfig, options: PipelineOptions):
   """Build and start the pipeline; returns the running PipelineResult.
 
   Nothing already in the output is touched here: a batch run commits (and,
-  with --overwrite, replaces) its tables only in its last step."""
-  if not config.streaming:
-    commit.write_manifest(config.output, run_manifest(config))
-  pipeline = beam.Pipeline(options=options)
-  build_pipeline(pipeline, config)
-  return pipeline.run()
+  with --overwrite, replaces) its tables only in its last step. A batch
+  run holds the output's lease from here until its commit step."""
+  base = None if config.streaming else open_output(config)
+  try:
+    pipeline = beam.Pipeline(options=options)
+    build_pipeline(pipeline, config, base)
+    return pipeline.run()
+  except BaseException as exc:
+    if base is not None:
+      close_failed_run(config, exc)
+    raise
 
 
 def in_this_process(options: PipelineOptions) -> bool:
@@ -158,12 +218,17 @@ def run_job(config: JobConfig, options: PipelineOptions) -> RunSummary:
     files = [m.path for m in FileSystems.match([config.input])[0].metadata_list]
     progress.start_bar(config.run_id, progress.input_rows(files))
   try:
-    result = submit(config, options)
-    result.wait_until_finish()
-  except BaseException as exc:
-    if not config.streaming:
-      _record_failure(config, exc)
-    raise
+    result = submit(config, options)  # a failed start cleans up itself
+    try:
+      keep = (contextlib.nullcontext() if config.streaming else
+              lease.KeepLease(config.output, config.run_id,
+                              config.lease_seconds))
+      with keep:
+        result.wait_until_finish()
+    except BaseException as exc:
+      if not config.streaming:
+        close_failed_run(config, exc)
+      raise
   finally:
     if bar:
       progress.stop_bar(config.run_id)
@@ -173,17 +238,42 @@ def run_job(config: JobConfig, options: PipelineOptions) -> RunSummary:
   return summary
 
 
-def _record_failure(config: JobConfig, exc: BaseException) -> None:
-  """The manifest says the run failed; what it staged is deleted. The
-  previous output was never touched."""
-  manifest = run_manifest(config)
-  manifest.status = 'failed'
-  manifest.finished = commit._now()  # pylint: disable=protected-access
-  manifest.error = f'{type(exc).__name__}: {str(exc)[:500]}'
+def close_failed_run(config: JobConfig, exc: BaseException) -> None:
+  """A run that raised (an error, Ctrl-C, SIGTERM) before its commit point
+  is discarded -- its staging and any file it moved -- and its manifest
+  says failed; the previous state was never touched. One that raised after
+  its commit point is committed: its last steps are completed instead.
+  Then the lease goes."""
   try:
-    commit.write_manifest(config.output, manifest)
+    if config.run_id in latest_state(config.output).run_ids():
+      commit.recover(config.output, None, all_table_names())
+    else:
+      commit.discard(config.output, config.run_id,
+                     f'{type(exc).__name__}: {str(exc)[:500]}',
+                     all_table_names())
   finally:
-    commit.discard(config.output, config.run_id)
+    lease.release(config.output, config.run_id)
+
+
+class Terminated(KeyboardInterrupt):
+  """SIGTERM (a scheduler stopping the job): handled like Ctrl-C."""
+
+
+def _terminate(signum, frame):
+  raise Terminated()
+
+
+def output_error(exc: BaseException) -> Optional[str]:
+  """One line for an error about the output (exit 2), also when a runner
+  wrapped it in its own exception; None for other errors."""
+  if isinstance(exc, OUTPUT_ERRORS):
+    return f'{type(exc).__name__}: {exc}'
+  text = str(exc)
+  for cls in OUTPUT_ERRORS:
+    marker = f'{cls.__name__}: '
+    if marker in text:
+      return marker + text.split(marker, 1)[1].splitlines()[0]
+  return None
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -200,12 +290,33 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f'note: --input_topic {config.input_topic}: the runner creates a '
           'subscription for this job and deletes it when the job ends; '
           'messages published while no job runs are not kept')
+  previous = None
+  with contextlib.suppress(ValueError):  # not the main thread
+    previous = signal.signal(signal.SIGTERM, _terminate)
   try:
     summary = run_job(config, options)
+  except KeyboardInterrupt as exc:
+    name = 'SIGTERM' if isinstance(exc, Terminated) else 'SIGINT'
+    state = ('committed' if config.run_id in
+             latest_state(config.output).run_ids() else 'rolled back') if (
+                 not config.streaming) else 'stopped'
+    print(f'error: interrupted ({name}): run {config.run_id} {state}',
+          file=sys.stderr)
+    return 143 if name == 'SIGTERM' else 130
+  except OptionError as exc:
+    print(f'error: {exc}', file=sys.stderr)
+    return 2
   except Exception as exc:  # pylint: disable=broad-except
+    line = output_error(exc)
+    if line:
+      print(f'error: --output: {line}', file=sys.stderr)
+      return 2
     logging.exception('the job failed')
     print(f'error: the job failed: {type(exc).__name__}: '
           f'{str(exc).splitlines()[0] if str(exc) else ""}', file=sys.stderr)
     return 1
+  finally:
+    if previous is not None:
+      signal.signal(signal.SIGTERM, previous)
   print(summary.format())
   return 0

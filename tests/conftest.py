@@ -57,8 +57,12 @@ def write_parquet(path: Path, columns: Dict[str, List], schema=None) -> Path:
 
 
 def read_table(output: Path, table: str) -> pa.Table:
-  files = sorted((output / table).glob('*.parquet'))
-  assert files, f'no Parquet files in {output / table}'
+  """A batch output's committed rows, as a reader should get them: the
+  files of the latest commit-log version (pipeline.readers)."""
+  from pipeline.table_log import committed_files, is_managed
+  assert is_managed(str(output)), f'no committed run in {output}'
+  files = committed_files(str(output), table)
+  assert files, f'no committed Parquet files of {table} in {output}'
   return pa.concat_tables(pq.read_table(f) for f in files)
 
 

@@ -14,7 +14,11 @@ the job's command line and submits the pipeline:
 * `--labels` keeps Beam's meaning, Dataflow job labels: the template names the
   entity labels `entity_labels`, so the CLI's `--labels` alias is off here;
 * the job is submitted and NOT waited for: a Flex Template launcher must exit
-  after `run()` (Dataflow's requirement), so there is no end-of-run summary.
+  after `run()` (Dataflow's requirement), so there is no end-of-run summary;
+  nobody renews the output's lease then, so it defaults to 24 hours
+  (`--lease_seconds`): the commit step releases it, and a cancelled job's
+  lease is taken over after that (or at once with
+  `python -m pipeline.recover OUTPUT --break_lease`).
 
 Exit codes as `python -m pipeline`: 2 for a bad option (one line naming it),
 1 when the submission fails.
@@ -38,6 +42,7 @@ from pipeline.config import OptionError  # noqa: E402
 from pipeline.options import add_job_arguments  # noqa: E402
 
 TEMPLATE_RUNNER = 'DataflowRunner'
+TEMPLATE_LEASE_SECONDS = 24 * 3600
 TRUE = {'true', '1', 'yes'}
 FALSE = {'false', '0', 'no', ''}
 
@@ -94,6 +99,9 @@ def launcher_argv(argv: Iterable[str],
     out.append(arg)
   if not any(a == '--runner' or a.startswith('--runner=') for a in out):
     out.append(f'--runner={TEMPLATE_RUNNER}')
+  if not any(a == '--lease_seconds' or a.startswith('--lease_seconds=')
+             for a in out):
+    out.append(f'--lease_seconds={TEMPLATE_LEASE_SECONDS}')
   return out
 
 
@@ -114,6 +122,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         f'tasks {", ".join(t.name for t in config.tasks)} -> {config.output}')
   try:
     result = job.submit(config, options)
+  except OptionError as exc:
+    print(f'error: {exc}', file=sys.stderr)
+    return 2
+  except job.OUTPUT_ERRORS as exc:
+    print(f'error: --output: {type(exc).__name__}: {exc}', file=sys.stderr)
+    return 2
   except Exception as exc:  # pylint: disable=broad-except
     logging.exception('the job could not be submitted')
     print(f'error: the job could not be submitted: {type(exc).__name__}: '
