@@ -300,6 +300,8 @@ def sweep(output: str, state: TableState, tables: Iterable[str],
     return []
   store = store_for(output)
   live = set(state.relative_paths())
+  if state.iceberg:  # older Iceberg snapshots still reference them
+    live |= ever_committed(output)
   deleted = []
   for table in sorted(set(tables) | set(state.files)):
     root = join(output, table)
@@ -312,6 +314,17 @@ def sweep(output: str, state: TableState, tables: Iterable[str],
         store.delete(path)
         deleted.append(relative)
   return deleted
+
+
+def ever_committed(output: str) -> set:
+  """Every file any commit-log version referenced."""
+  from pipeline.table_log import log_path, versions
+  store = store_for(output)
+  paths = set()
+  for version in versions(output):
+    data = store.read(log_path(output, version))
+    paths |= set(TableState.from_json(data.decode('utf-8')).relative_paths())
+  return paths
 
 
 def discard(output: str, run_id: str, reason: str,
@@ -385,6 +398,23 @@ def recover(output: str, current_run: Optional[str] = None,
   if removed:
     notes.append(f'deleted {len(removed)} file(s) no committed run uses')
   return notes
+
+
+def abandon(output: str, run_id: str, exc: BaseException,
+            known_tables: Iterable[str] = ()) -> None:
+  """A run that raised (an error, Ctrl-C, SIGTERM) before its commit point
+  is discarded -- its staging and any file it moved -- and its manifest
+  says failed; the previous state was never touched. One that raised after
+  its commit point is committed: its last steps are completed instead.
+  Then its lease goes."""
+  try:
+    if run_id in latest_state(output).run_ids():
+      recover(output, None, known_tables)
+    else:
+      discard(output, run_id, f'{type(exc).__name__}: {str(exc)[:500]}',
+              known_tables)
+  finally:
+    lease.release(output, run_id)
 
 
 class CommitRunFn(beam.DoFn):

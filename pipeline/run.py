@@ -239,20 +239,7 @@ def run_job(config: JobConfig, options: PipelineOptions) -> RunSummary:
 
 
 def close_failed_run(config: JobConfig, exc: BaseException) -> None:
-  """A run that raised (an error, Ctrl-C, SIGTERM) before its commit point
-  is discarded -- its staging and any file it moved -- and its manifest
-  says failed; the previous state was never touched. One that raised after
-  its commit point is committed: its last steps are completed instead.
-  Then the lease goes."""
-  try:
-    if config.run_id in latest_state(config.output).run_ids():
-      commit.recover(config.output, None, all_table_names())
-    else:
-      commit.discard(config.output, config.run_id,
-                     f'{type(exc).__name__}: {str(exc)[:500]}',
-                     all_table_names())
-  finally:
-    lease.release(config.output, config.run_id)
+  commit.abandon(config.output, config.run_id, exc, all_table_names())
 
 
 class Terminated(KeyboardInterrupt):
