@@ -246,8 +246,15 @@ class Terminated(KeyboardInterrupt):
   """SIGTERM (a scheduler stopping the job): handled like Ctrl-C."""
 
 
-def _terminate(signum, frame):
-  raise Terminated()
+_interrupted: List[str] = []  # the signal that stopped the run, if any
+
+
+def _interrupt(signum, frame):
+  """Ctrl-C and SIGTERM raise in the main thread, so the run rolls back
+  like after an exception (a runner may wrap the exception: the signal's
+  name is noted here too)."""
+  _interrupted.append(signal.Signals(signum).name)
+  raise (Terminated() if signum == signal.SIGTERM else KeyboardInterrupt())
 
 
 def output_error(exc: BaseException) -> Optional[str]:
@@ -277,33 +284,42 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f'note: --input_topic {config.input_topic}: the runner creates a '
           'subscription for this job and deletes it when the job ends; '
           'messages published while no job runs are not kept')
-  previous = None
+  previous = {}
+  _interrupted.clear()
   with contextlib.suppress(ValueError):  # not the main thread
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+      previous[signum] = signal.signal(signum, _interrupt)
   try:
     summary = run_job(config, options)
-  except KeyboardInterrupt as exc:
-    name = 'SIGTERM' if isinstance(exc, Terminated) else 'SIGINT'
+  except BaseException as exc:  # pylint: disable=broad-except
+    if not _interrupted and not isinstance(exc, KeyboardInterrupt):
+      return _failed(exc)
+    name = _interrupted[0] if _interrupted else 'SIGINT'
     state = ('committed' if config.run_id in
              latest_state(config.output).run_ids() else 'rolled back') if (
                  not config.streaming) else 'stopped'
     print(f'error: interrupted ({name}): run {config.run_id} {state}',
           file=sys.stderr)
     return 143 if name == 'SIGTERM' else 130
-  except OptionError as exc:
-    print(f'error: {exc}', file=sys.stderr)
-    return 2
-  except Exception as exc:  # pylint: disable=broad-except
-    line = output_error(exc)
-    if line:
-      print(f'error: --output: {line}', file=sys.stderr)
-      return 2
-    logging.exception('the job failed')
-    print(f'error: the job failed: {type(exc).__name__}: '
-          f'{str(exc).splitlines()[0] if str(exc) else ""}', file=sys.stderr)
-    return 1
   finally:
-    if previous is not None:
-      signal.signal(signal.SIGTERM, previous)
+    for signum, handler in previous.items():
+      signal.signal(signum, handler)
   print(summary.format())
   return 0
+
+
+def _failed(exc: BaseException) -> int:
+  """Exit code and one line for a run that raised."""
+  if isinstance(exc, OptionError):
+    print(f'error: {exc}', file=sys.stderr)
+    return 2
+  line = output_error(exc)
+  if line:
+    print(f'error: --output: {line}', file=sys.stderr)
+    return 2
+  if not isinstance(exc, Exception):
+    raise exc  # SystemExit and the like
+  logging.exception('the job failed', exc_info=exc)
+  print(f'error: the job failed: {type(exc).__name__}: '
+        f'{str(exc).splitlines()[0] if str(exc) else ""}', file=sys.stderr)
+  return 1
