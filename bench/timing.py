@@ -397,12 +397,8 @@ def run_job(argv: List[str], multi_process: bool = False) -> Dict[str, Any]:
 
 def read_entities(output: str):
   """The job's entities table as a list of dicts."""
-  import pyarrow as pa
-  import pyarrow.parquet as pq
-  files = sorted(Path(output, 'entities').glob('*.parquet'))
-  if not files:
-    return []
-  return pa.concat_tables(pq.read_table(f) for f in files).to_pylist()
+  from pipeline.readers import read_table
+  return read_table(output, 'entities').to_pylist()
 
 
 def profile_job(argv: List[str], top: int = 30) -> Dict[str, Any]:

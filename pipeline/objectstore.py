@@ -170,11 +170,14 @@ class GcsStore:
 
   def __init__(self):
     self._client = None
+    self._endpoint = None
 
   def client(self):
-    if self._client is None:
+    endpoint = os.environ.get('STORAGE_EMULATOR_HOST')
+    if self._client is None or endpoint != self._endpoint:
       from google.cloud import storage
-      if os.environ.get('STORAGE_EMULATOR_HOST'):
+      self._endpoint = endpoint
+      if endpoint:
         from google.auth.credentials import AnonymousCredentials
         self._client = storage.Client(project='gliner-beam-emulator',
                                       credentials=AnonymousCredentials())
@@ -197,11 +200,12 @@ class GcsStore:
     blob = self.client().bucket(bucket).get_blob(name)
     if blob is None:
       return None
+    generation = blob.generation  # the download may reset the attribute
     try:
-      data = blob.download_as_bytes(if_generation_match=blob.generation)
+      data = blob.download_as_bytes(if_generation_match=generation)
     except (exceptions.NotFound, exceptions.PreconditionFailed):
       return self.read_blob(path)  # replaced meanwhile: read again
-    return Blob(data, str(blob.generation))
+    return Blob(data, str(generation))
 
   def read(self, path: str) -> Optional[bytes]:
     blob = self.read_blob(path)

@@ -4,9 +4,10 @@ counts.
 
     python scripts/show_tables.py out/sample --rows 3
 
-Reads the committed Parquet files of each table folder (folders starting
-with `_` -- staging, run manifests -- are skipped); lineage columns are left
-out and long texts are cut for the terminal (the files hold them whole).
+Reads each table's files as of the latest commit (the output's commit log,
+pipeline.table_log), never a directory listing, so a killed run's leftovers
+are not shown; lineage columns are left out and long texts are cut for the
+terminal (the files hold them whole).
 """
 from __future__ import annotations
 
@@ -22,9 +23,12 @@ HIDDEN = {'source', 'run_id', 'model_id', 'config_hash', 'enriched_at',
 WIDTH = 60
 
 
-def table_files(table_dir: Path):
-  return sorted(p for p in table_dir.rglob('*.parquet')
-                if not any(part.startswith('_') for part in p.parts))
+def committed_tables(output: Path):
+  """table name -> its committed files, in table order."""
+  from pipeline.table_log import latest_state
+  state = latest_state(str(output))
+  return {t: state.paths(str(output), t) for t in sorted(state.files)
+          if state.files[t]}
 
 
 def cell(value) -> str:
@@ -34,15 +38,14 @@ def cell(value) -> str:
 
 
 def show(output: Path, rows: int, out=sys.stdout) -> int:
-  tables = [d for d in sorted(output.iterdir())
-            if d.is_dir() and not d.name.startswith('_') and table_files(d)]
+  tables = committed_tables(output)
   if not tables:
-    print(f'no tables under {output}', file=out)
+    print(f'no committed tables under {output}', file=out)
     return 1
-  for table_dir in tables:
-    table = pa.concat_tables(pq.read_table(f) for f in table_files(table_dir))
+  for name, files in tables.items():
+    table = pa.concat_tables(pq.read_table(f) for f in files)
     columns = [c for c in table.column_names if c not in HIDDEN]
-    print(f'\n== {table_dir.name}: {table.num_rows} rows', file=out)
+    print(f'\n== {name}: {table.num_rows} rows', file=out)
     for row in table.select(columns).slice(0, rows).to_pylist():
       print('  ' + ' | '.join(f'{k}={cell(v)}' for k, v in row.items()),
             file=out)

@@ -60,9 +60,10 @@ def test_job_reads_and_writes_gs_with_model_from_gs(gcs, marker_model,
                 f'gs://{BUCKET}/out', '--model', f'gs://{BUCKET}/models/tiny',
                 '--labels', 'location', '--threshold', '0.3'])
   assert rc == 0
-  docs = read_gcs_table(f'gs://{BUCKET}/out/documents/*.parquet')
-  dead = read_gcs_table(f'gs://{BUCKET}/out/dead_letter/*.parquet')
-  entities = read_gcs_table(f'gs://{BUCKET}/out/entities/*.parquet')
+  from pipeline.readers import read_table
+  out = f'gs://{BUCKET}/out'
+  docs, dead, entities = (read_table(out, t) for t in (
+      'documents', 'dead_letter', 'entities'))
   assert docs.num_rows == 2 and dead.num_rows == 1
   assert docs.schema.equals(schemas.DOCUMENTS, check_metadata=False)
   assert entities.schema.equals(table_schemas()['entities'], check_metadata=False)
@@ -108,3 +109,44 @@ def test_incomplete_gs_checkpoint_fails_clearly(gcs, marker_model, tmp_path,
   assert rc == 2
   err = capsys.readouterr().err
   assert err.startswith('error: --model:') and 'not a complete GLiNER' in err
+
+
+def test_commit_protocol_on_gcs(gcs, marker_model, tmp_path, capsys):
+  """Create-only versions, the lease and reruns on gs:// (the emulator
+  enforces ifGenerationMatch as GCS does: tests/emulators.py)."""
+  from pipeline import commit, lease
+  from pipeline.objectstore import store_for
+  from pipeline.readers import read_table
+  from pipeline.table_log import latest_state
+  store = store_for(f'gs://{BUCKET}/x')
+  assert store.create(f'gs://{BUCKET}/x/once', b'1')
+  assert not store.create(f'gs://{BUCKET}/x/once', b'2')  # create-only
+  assert store.read(f'gs://{BUCKET}/x/once') == b'1'
+  blob = store.read_blob(f'gs://{BUCKET}/x/once')
+  store.put(f'gs://{BUCKET}/x/once', b'3')
+  assert not store.delete_if(f'gs://{BUCKET}/x/once', blob.token)  # changed
+  assert store.read(f'gs://{BUCKET}/x/once') == b'3'
+
+  upload_dir(marker_model, f'gs://{BUCKET}/models/tiny')
+  upload_parquet(f'gs://{BUCKET}/in/part-0.parquet', pa.table({
+      'id': ['a', 'b'], 'text': ['Paris and Rome.', 'Berlin is big.']}))
+  out = f'gs://{BUCKET}/runs'
+  argv = ['--input', f'gs://{BUCKET}/in/*.parquet', '--output', out,
+          '--model', f'gs://{BUCKET}/models/tiny', '--labels', 'location',
+          '--threshold', '0.3', '--incremental']
+  lease.acquire(out, 'someone')  # a live run holds the output
+  assert run_cli(argv + ['--run_id', 'n1']) == 2
+  assert 'is being written by run someone' in capsys.readouterr().err
+  assert lease.release(out, 'someone')
+  assert run_cli(argv + ['--run_id', 'n1']) == 0
+  assert run_cli(argv + ['--run_id', 'n1']) == 2  # a reused run id
+  upload_parquet(f'gs://{BUCKET}/in/part-1.parquet', pa.table({
+      'id': ['c'], 'text': ['Oslo and Bergen.']}))
+  assert run_cli(argv + ['--run_id', 'n2']) == 0
+  state = latest_state(out)
+  assert state.version == 2 and state.run_ids() == ['n1', 'n2']
+  assert commit.read_manifest(out, 'n2')['skipped'] == 2
+  assert sorted(read_table(out, 'documents').column('doc_id').to_pylist()) \
+      == ['a', 'b', 'c']
+  assert not store.list(f'{out}/_staging')
+  assert lease.holder(out)[0] is None

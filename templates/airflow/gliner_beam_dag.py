@@ -33,8 +33,9 @@ DAG_ID = 'gliner_beam_enrich'
 TARGETS = ('dataflow', 'local', 'flink')
 
 # One run id per DAG run AND attempt: `<logical date>-<try>` (e.g.
-# 20260101T000000-1). A retry never reuses a failed attempt's run id, so it
-# cannot pick up what that attempt left in `_staging/<run id>/`. Manual runs
+# 20260101T000000-1). The job refuses a run id it has seen, so a retry needs
+# its own; the retry's start finishes or discards what the failed attempt
+# left (pipeline.commit's recovery). Manual runs
 # without a logical date fall back to the time they were queued.
 RUN_DATE = ("{{ (dag_run.logical_date or dag_run.run_after)"
             ".strftime('%Y%m%dT%H%M%S') }}")
