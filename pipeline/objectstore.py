@@ -91,13 +91,15 @@ class LocalStore:
 
   @contextlib.contextmanager
   def _locked(self, path: str) -> Iterator[None]:
-    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-    with open(path + '.lock', 'a+b') as lock:
-      fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-      try:
-        yield
-      finally:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    """An exclusive flock on the object's directory (no lock file left)."""
+    parent = os.path.dirname(path) or '.'
+    os.makedirs(parent, exist_ok=True)
+    fd = os.open(parent, os.O_RDONLY)
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX)
+      yield
+    finally:
+      os.close(fd)  # closing releases the lock
 
   def replace_if(self, path: str, token: str, data: bytes) -> bool:
     """Compare-and-swap: write only if the object is still `token`."""

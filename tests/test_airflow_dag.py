@@ -321,7 +321,7 @@ def test_flex_template_parameters_are_parsed_by_the_job(dag, local_job):
   flex = render(dag['flex_template_parameters'](), local_job)
   argv = template_main.launcher_argv([f'--{k}={v}' for k, v in flex.items()])
   assert '--incremental' in argv and '--large_model' in argv
-  assert argv[-1] == '--runner=DataflowRunner'
+  assert argv[-2:] == ['--runner=DataflowRunner', '--lease_seconds=86400']
   config, options = template_main.parse(argv)
   assert config.incremental is True and config.run_id == f'{RUN_DATE}-1'
   assert _ner_labels(config) == EXPECTED_LABELS

@@ -192,8 +192,8 @@ def test_relation_threshold_is_honoured(wide_model, tmp_path):
     assert all(r['score'] >= threshold for r in rows)
     counts[threshold] = len(rows)
     assert sorted(p.name for p in out.iterdir()) == [
-        '_runs', 'dead_letter', 'documents', 'relation_triples', 'relations'
-    ]  # only configured tables (+ their corpus table), and run manifests
+        '_log', '_runs', 'dead_letter', 'documents', 'relation_triples', 'relations'
+    ]  # only configured tables (+ their corpus table), commit log, manifests
   assert counts[0.3] > 0 and counts[0.9] == 0
 
 
