@@ -400,6 +400,53 @@ def recover(output: str, current_run: Optional[str] = None,
   return notes
 
 
+def adopt_unlogged(output: str, known_tables: Iterable[str]) -> TableState:
+  """Version 1 of the commit log for an output written before it existed:
+  its committed runs (manifests saying `committed`, in the order they
+  finished) and their files -- `run=<id>/` partitions of incremental runs,
+  the flat files of the last plain run. Files no committed manifest
+  accounts for are left out (and deleted by the next run's sweep)."""
+  from pipeline.table_log import is_managed
+  if is_managed(output):
+    raise CommitConflict(f'{output} already has a commit log')
+  store = store_for(output)
+  manifests = []
+  for run_id in run_ids_with_manifests(output):
+    with contextlib.suppress(FileNotFoundError, ValueError):
+      manifest = read_manifest(output, run_id)
+      if manifest.get('status') == 'committed':
+        manifests.append(manifest)
+  manifests.sort(key=lambda m: (m.get('finished') or '', m['run_id']))
+  state = TableState()
+  for manifest in manifests:
+    incremental = bool(manifest.get('incremental'))
+    files = {}
+    for table in known_tables:
+      root = join(output, table)
+      paths = (store.list(join(root, f'run={manifest["run_id"]}'))
+               if incremental else
+               [join(root, n) for n in store.children(root)
+                if n.endswith('.parquet')])
+      files[table] = [{'staged': '', 'rows': parquet_rows(p),
+                       'path': p[len(output.rstrip('/')) + 1:]}
+                      for p in paths if p.endswith('.parquet')]
+    state = next_state(state, {
+        'run_id': manifest['run_id'],
+        'operation': 'incremental' if incremental else 'overwrite',
+        'model_id': manifest.get('model_id', ''),
+        'config_hash': manifest.get('config_hash', ''),
+        'incremental_key': 'source' if incremental else None,
+        'skipped': manifest.get('skipped', 0), 'files': files,
+        'iceberg': None})
+  state.version, state.superseded = 1, []
+  for run in state.runs:
+    run['version'] = 1
+  if not state.runs or not publish(output, state):
+    raise CommitConflict(f'{output}: no committed run to adopt, or another '
+                         'writer created the log first')
+  return state
+
+
 def abandon(output: str, run_id: str, exc: BaseException,
             known_tables: Iterable[str] = ()) -> None:
   """A run that raised (an error, Ctrl-C, SIGTERM) before its commit point

@@ -229,28 +229,27 @@ class GcsStore:
     faults.point(f'create done {path}')
     return created
 
-  def replace_if(self, path: str, token: str, data: bytes) -> bool:
+  @staticmethod
+  def _if_generation(verb: str, path: str, call) -> bool:
+    """Run `call` (a request with a generation precondition); False when
+    the object changed or went meanwhile."""
     from google.api_core import exceptions
-    faults.point(f'put {path}')
+    faults.point(f'{verb} {path}')
     try:
-      self._blob(path).upload_from_string(data,
-                                          if_generation_match=int(token))
+      call()
       done = True
     except (exceptions.PreconditionFailed, exceptions.NotFound):
       done = False
-    faults.point(f'put done {path}')
+    faults.point(f'{verb} done {path}')
     return done
 
+  def replace_if(self, path: str, token: str, data: bytes) -> bool:
+    return self._if_generation('put', path, lambda: self._blob(
+        path).upload_from_string(data, if_generation_match=int(token)))
+
   def delete_if(self, path: str, token: str) -> bool:
-    from google.api_core import exceptions
-    faults.point(f'delete {path}')
-    try:
-      self._blob(path).delete(if_generation_match=int(token))
-      done = True
-    except (exceptions.PreconditionFailed, exceptions.NotFound):
-      done = False
-    faults.point(f'delete done {path}')
-    return done
+    return self._if_generation('delete', path, lambda: self._blob(
+        path).delete(if_generation_match=int(token)))
 
   def rename_new(self, source: str, target: str) -> None:
     """Copy to a new name (create-only), then delete the source: GCS has no

@@ -334,3 +334,41 @@ def test_an_output_of_an_older_layout_needs_overwrite(marker_model, tmp_path,
   assert not (out / 'entities' / 'part-00000-of-00001.parquet').exists()
   assert pq.read_table(latest_state(str(out)).paths(str(out), 'documents')[
       0]).num_rows == 1
+
+
+def test_an_output_of_the_older_layout_is_adopted(marker_model, tmp_path,
+                                                  capsys):
+  """Outputs written before the commit log: `pipeline.recover --adopt`
+  makes their committed runs version 1, and incremental runs go on."""
+  import shutil
+  from pipeline import recover
+  inputs = tmp_path / 'in'
+  write_parquet(inputs / 'a.parquet', {'id': ['a', 'b'], 'text': TEXTS[:2]})
+  out = tmp_path / 'out'
+  assert job(inputs / '*.parquet', out, marker_model, '--run_id', 'r0') == 0
+  write_parquet(inputs / 'b.parquet', {'id': ['c'], 'text': TEXTS[2:3]})
+  assert job(inputs / '*.parquet', out, marker_model, '--incremental',
+             '--run_id', 'n1') == 0
+  expected = rows(out, 'entities', drop=())
+  # The older layout: a plain run's files flat in the table directory,
+  # incremental runs in run=<id>/, no commit log.
+  for table in ('entities', 'documents', 'dead_letter', 'entity_index'):
+    for path in (out / table / 'run=r0').iterdir():
+      path.rename(out / table / path.name)
+    (out / table / 'run=r0').rmdir()
+  for name in ('r0', 'n1'):
+    manifest = commit.read_manifest(str(out), name)
+    manifest['incremental'] = name == 'n1'
+    (out / '_runs' / f'{name}.json').write_text(json.dumps(manifest))
+  shutil.rmtree(out / '_log')
+  capsys.readouterr()
+  rc = job(inputs / '*.parquet', out, marker_model, '--incremental',
+           '--run_id', 'n2')
+  assert 'no commit log covers' in one_error_line(capsys, 2, rc)
+  assert recover.main([str(out), '--adopt']) == 0
+  assert 'adopted 2 committed run(s)' in capsys.readouterr().out
+  assert rows(out, 'entities', drop=()) == expected
+  assert job(inputs / '*.parquet', out, marker_model, '--incremental',
+             '--run_id', 'n3') == 0
+  assert commit.read_manifest(str(out), 'n3')['skipped'] == 3
+  assert recover.main([str(out), '--adopt']) == 2  # a log exists now
