@@ -139,3 +139,17 @@ def test_gpu_scripts_parse():
   for script in ('fetch_wheels.sh', 'run.sh'):
     subprocess.run(['bash', '-n', str(REPO / 'bench' / 'gpu' / script)],
                    check=True)
+
+
+def test_commit_cost_benchmark_smoke(tmp_path):
+  """bench.commit_cost times real commits, local and on the GCS emulator."""
+  pytest.importorskip('gcp_storage_emulator',
+                      reason='gcp-storage-emulator is not installed')
+  from bench import commit_cost
+  out = tmp_path / 'r.json'
+  assert commit_cost.main(['--tables', '2', '--files', '2', '--rows', '10',
+                           '--reps', '1', '--out', str(out)]) == 0
+  result = json.loads(out.read_text())
+  for where in ('local', 'gcs_emulator'):
+    for operation in ('incremental', 'overwrite'):
+      assert result[where][operation]['median_ms'] > 0
