@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import glob
 import json
 import os
 from dataclasses import dataclass, field
@@ -313,6 +314,11 @@ def sweep(output: str, state: TableState, tables: Iterable[str],
       if relative.endswith('.parquet'):
         store.delete(path)
         deleted.append(relative)
+    if '://' not in output:  # object stores have no empty directories
+      for directory in sorted(glob.glob(join(glob.escape(root), 'run=*')),
+                              reverse=True):
+        with contextlib.suppress(OSError):
+          os.rmdir(directory)  # only when empty
   return deleted
 
 

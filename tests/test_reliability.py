@@ -79,6 +79,8 @@ def test_failed_rerun_leaves_previous_output_untouched(docs, marker_model,
   assert job(docs, out, marker_model, '--run_id', 'r3', '--overwrite') == 0
   runs = set(read_table(out, 'entities').column('run_id').to_pylist())
   assert runs == {'r3'}
+  # The replaced run's files (and folders) are gone once r3 committed.
+  assert sorted(p.name for p in (out / 'entities').iterdir()) == ['run=r3']
   manifest = read_manifest(str(out), 'r3')
   assert manifest['status'] == 'committed'
   assert manifest['tables']['documents']['rows'] == 3
