@@ -155,9 +155,21 @@ def _staged(output: str, run_id: str, table: str) -> List[str]:
           if name.endswith('.parquet') and store.is_file(join(root, name))]
 
 
+def flat_files(output: str, tables: Iterable[str]) -> List[str]:
+  """Parquet files directly in the table folders (relative): an older
+  layout's, or a streaming job's window files -- what --overwrite replaces
+  besides the committed runs."""
+  store = store_for(output)
+  return [f'{table}/{name}' for table in sorted(set(tables))
+          for name in store.children(join(output, table))
+          if name.endswith('.parquet')]
+
+
 def prepare(output: str, manifest: RunManifest, tables: Iterable[str],
-            skipped: int, iceberg: Optional[dict]) -> dict:
-  """The run's commit intent: every staged file, where it goes, its rows."""
+            skipped: int, iceberg: Optional[dict],
+            known_tables: Iterable[str] = ()) -> dict:
+  """The run's commit intent: every staged file, where it goes, its rows;
+  for --overwrite also the flat files it replaces."""
   files = {}
   for table in sorted(tables):
     files[table] = []
@@ -171,7 +183,9 @@ def prepare(output: str, manifest: RunManifest, tables: Iterable[str],
           'operation': manifest.operation, 'model_id': manifest.model_id,
           'config_hash': manifest.config_hash,
           'incremental_key': manifest.incremental_key, 'skipped': skipped,
-          'files': files, 'iceberg': iceberg}
+          'files': files, 'iceberg': iceberg,
+          'replaces_flat': flat_files(output, list(known_tables) + list(
+              files)) if manifest.operation == 'overwrite' else []}
 
 
 def ready_path(output: str, run_id: str) -> str:
@@ -192,7 +206,7 @@ def next_state(state: TableState, ready: dict) -> TableState:
            for t, entries in ready['files'].items()}
   if ready['operation'] == 'overwrite':
     runs, files = [entry], added
-    superseded = state.relative_paths()
+    superseded = state.relative_paths() + ready.get('replaces_flat', [])
   else:
     runs = state.runs + [entry]
     files = {t: list(state.files.get(t, [])) + added.get(t, [])
@@ -219,7 +233,7 @@ def commit_run(output: str, manifest: RunManifest, tables: Iterable[str],
   ready = read_ready(output, manifest.run_id)  # a retried commit step
   if ready is None:
     check_base(latest_state(output), manifest.base_version, manifest.run_id)
-    ready = prepare(output, manifest, tables, skipped, iceberg)
+    ready = prepare(output, manifest, tables, skipped, iceberg, known_tables)
     store_for(output).put(ready_path(output, manifest.run_id),
                           json.dumps(ready, sort_keys=True).encode('utf-8'))
   return finish(output, ready, schemas, known_tables)
@@ -293,25 +307,29 @@ def mark_committed(output: str, run_id: str, state: TableState,
 
 def sweep(output: str, state: TableState, tables: Iterable[str],
           keep_run: Optional[str] = None) -> List[str]:
-  """Delete files under the tables that the committed state does not
-  reference: an --overwrite's superseded tables, a killed run's moved
-  files, files of an older layout replaced by --overwrite. Only ever after
-  the version that dropped them exists, and only under the lease."""
+  """Delete what the committed state no longer references: files under a
+  `run=<id>/` partition of a run that is not live (an --overwrite's old
+  runs, a discarded run's moved files) and the flat files the latest
+  version superseded. Only ever after the version that dropped them
+  exists, and only under the lease; anything else in the folders (a
+  streaming job's window files) is left alone."""
   if not state.version:
     return []
   store = store_for(output)
   live = set(state.relative_paths())
   if state.iceberg:  # older Iceberg snapshots still reference them
     live |= ever_committed(output)
+  superseded = set(state.superseded)
   deleted = []
   for table in sorted(set(tables) | set(state.files)):
     root = join(output, table)
     for path in store.list(root):
       relative = path[len(output.rstrip('/')) + 1:]
-      if relative in live or (keep_run and relative.startswith(
-          f'{partition(table, keep_run)}/')):
+      in_partition = relative.startswith(f'{table}/run=')
+      if relative in live or not relative.endswith('.parquet') or (
+          keep_run and relative.startswith(f'{partition(table, keep_run)}/')):
         continue
-      if relative.endswith('.parquet'):
+      if in_partition or relative in superseded:
         store.delete(path)
         deleted.append(relative)
     if '://' not in output:  # object stores have no empty directories

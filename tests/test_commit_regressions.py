@@ -372,3 +372,22 @@ def test_an_output_of_the_older_layout_is_adopted(marker_model, tmp_path,
              '--run_id', 'n3') == 0
   assert commit.read_manifest(str(out), 'n3')['skipped'] == 3
   assert recover.main([str(out), '--adopt']) == 2  # a log exists now
+
+
+def test_only_overwrite_removes_files_the_log_does_not_know(marker_model,
+                                                            tmp_path):
+  """A streaming job's window file in a batch output: incremental runs
+  and recoveries leave it alone; --overwrite replaces it, after its commit."""
+  write_parquet(tmp_path / 'a.parquet', {'id': ['a'], 'text': TEXTS[:1]})
+  out = tmp_path / 'out'
+  assert job(tmp_path / 'a.parquet', out, marker_model, '--incremental',
+             '--run_id', 'n1') == 0
+  window_file = out / 'entities' / 'entities-20261203T000000-pane000.parquet'
+  write_parquet(window_file, {'doc_id': ['streamed']})
+  assert job(tmp_path / 'a.parquet', out, marker_model, '--incremental',
+             '--run_id', 'n2') == 0
+  assert window_file.exists()
+  assert job(tmp_path / 'a.parquet', out, marker_model, '--overwrite',
+             '--run_id', 'o1') == 0
+  assert not window_file.exists()
+  assert sorted(p.name for p in (out / 'entities').iterdir()) == ['run=o1']
