@@ -172,6 +172,17 @@ def check_output(output: Optional[str], overwrite: bool = False,
   if streaming:
     if '://' not in output and os.path.isfile(output):
       raise OptionError('--output', f'{output} is a file; give a directory')
+    if run_id:  # window files carry the run id: a restart must not reuse it
+      pattern = FileSystems.join(output, '*', f'*-{run_id}.parquet')
+      try:
+        found = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+      except Exception:  # pylint: disable=broad-except
+        found = []  # nothing there yet
+      if found:
+        raise OptionError(
+            '--run_id', f'{run_id!r} already wrote {len(found)} window '
+            f'file(s) in {output} (e.g. {found[0]}); a restarted streaming '
+            'job needs its own run id (or leave --run_id out)')
     return
   if store.is_file(output.rstrip('/')):
     raise OptionError('--output', f'{output} is a file; give a directory')

@@ -391,3 +391,22 @@ def test_only_overwrite_removes_files_the_log_does_not_know(marker_model,
              '--run_id', 'o1') == 0
   assert not window_file.exists()
   assert sorted(p.name for p in (out / 'entities').iterdir()) == ['run=o1']
+
+
+def test_streaming_restart_with_a_used_run_id_is_refused(marker_model,
+                                                         tmp_path, capsys):
+  """Window files carry the run id; a restart reusing it would replace the
+  earlier run's files of the same windows (issue 19's restart case)."""
+  out = tmp_path / 'out'
+  earlier = (out / 'entities' / 'entities-20261203T000000-20261203T000100-'
+             'pane000-shard000of001-s1.parquet')
+  write_parquet(earlier, {'doc_id': ['x']})
+  argv = ['--streaming', '--input_subscription',
+          'projects/test-project/subscriptions/docs', '--output', out,
+          '--model', marker_model, '--labels', 'person']
+  rc = run_cli(argv + ['--run_id', 's1'])
+  assert "'s1' already wrote 1 window file(s)" in one_error_line(capsys, 2, rc)
+  assert earlier.exists()
+  from pipeline.run import parse
+  config, _ = parse([str(a) for a in argv + ['--run_id', 's2']])
+  assert config.run_id == 's2'  # another id starts
