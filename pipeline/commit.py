@@ -414,10 +414,6 @@ def recover(output: str, current_run: Optional[str] = None,
       discard(output, run_id, f'interrupted; marked by recovery at {_now()}',
               known_tables)
       notes.append(f'run {run_id} was interrupted: marked failed')
-  if state.iceberg and state.runs:
-    from pipeline.iceberg_sink import IcebergTarget
-    IcebergTarget(**state.iceberg).sync(output, state,
-                                        state.runs[-1]['run_id'], schemas)
   removed = sweep(output, state, known_tables, keep_run=current_run)
   if removed:
     notes.append(f'deleted {len(removed)} file(s) no committed run uses')

@@ -155,6 +155,24 @@ def unlogged_files(output: str) -> list:
           if path.endswith('.parquet')]
 
 
+def check_streaming_output(output: str, run_id: Optional[str]) -> None:
+  """Window files carry the run id: a restart must not reuse one."""
+  if '://' not in output and os.path.isfile(output):
+    raise OptionError('--output', f'{output} is a file; give a directory')
+  if not run_id:
+    return
+  pattern = FileSystems.join(output, '*', f'*-{run_id}.parquet')
+  try:
+    found = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+  except Exception:  # pylint: disable=broad-except
+    found = []  # nothing there yet
+  if found:
+    raise OptionError(
+        '--run_id', f'{run_id!r} already wrote {len(found)} window file(s) '
+        f'in {output} (e.g. {found[0]}); a restarted streaming job needs its '
+        'own run id (or leave --run_id out)')
+
+
 def check_output(output: Optional[str], overwrite: bool = False,
                  incremental: bool = False, run_id: Optional[str] = None,
                  streaming: bool = False) -> None:
@@ -165,25 +183,13 @@ def check_output(output: Optional[str], overwrite: bool = False,
   from pipeline.table_log import latest_state
   if not output:
     raise OptionError('--output', 'required (an output directory)')
+  if streaming:
+    check_streaming_output(output, run_id)
+    return
   try:
-    store = store_for(output) if not streaming else None
+    store = store_for(output)
   except StoreError as exc:
     raise OptionError('--output', str(exc)) from exc
-  if streaming:
-    if '://' not in output and os.path.isfile(output):
-      raise OptionError('--output', f'{output} is a file; give a directory')
-    if run_id:  # window files carry the run id: a restart must not reuse it
-      pattern = FileSystems.join(output, '*', f'*-{run_id}.parquet')
-      try:
-        found = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
-      except Exception:  # pylint: disable=broad-except
-        found = []  # nothing there yet
-      if found:
-        raise OptionError(
-            '--run_id', f'{run_id!r} already wrote {len(found)} window '
-            f'file(s) in {output} (e.g. {found[0]}); a restarted streaming '
-            'job needs its own run id (or leave --run_id out)')
-    return
   if store.is_file(output.rstrip('/')):
     raise OptionError('--output', f'{output} is a file; give a directory')
   if run_id and store.read(manifest_path(output, run_id)) is not None:

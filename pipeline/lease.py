@@ -124,11 +124,6 @@ def acquire(output: str, run_id: str, seconds: int = DEFAULT_SECONDS,
                      f'{current.describe() if current else "another run"}')
 
 
-def held_by(output: str, run_id: str) -> bool:
-  current, _ = holder(output)
-  return current is not None and current.run_id == run_id
-
-
 def check(output: str, run_id: str) -> None:
   current, _ = holder(output)
   if current is None or current.run_id != run_id:

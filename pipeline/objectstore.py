@@ -4,7 +4,8 @@ Beam's FileSystems can copy, rename and delete, but it cannot say "create
 this object only if it does not exist" or "delete it only if nobody changed
 it", and a commit protocol is built on exactly those two. Locally they are
 `link()` (fails on an existing name, publishes a fully written file in one
-step) and a lock file around compare-and-swap; on GCS they are the
+step) and an flock on the object's directory around compare-and-swap; on
+GCS they are the
 `ifGenerationMatch` preconditions (0 = must not exist). Every mutating call
 passes two crash points (pipeline.faults) so the harness can kill a commit
 before and after each of them.
@@ -23,15 +24,8 @@ from typing import Iterator, List, Optional, Tuple
 
 from pipeline import faults
 
-SUPPORTED = ('gs://',)
-
-
 class StoreError(Exception):
   """A storage precondition failed in a way the protocol does not expect."""
-
-
-def supported(path: str) -> bool:
-  return '://' not in path or path.startswith(SUPPORTED)
 
 
 def join(root: str, *parts: str) -> str:
@@ -287,9 +281,12 @@ class GcsStore:
                   self.client().list_blobs(bucket, prefix=name))
 
   def children(self, prefix: str) -> List[str]:
+    """One level, like os.listdir: a delimiter listing, so a table folder's
+    children cost one page, not a listing of every file of every run."""
     bucket, name = self._split(prefix.rstrip('/') + '/')
-    names = {p[len(name):].split('/', 1)[0] for p in
-             (b.name for b in self.client().list_blobs(bucket, prefix=name))}
+    listing = self.client().list_blobs(bucket, prefix=name, delimiter='/')
+    names = [b.name[len(name):] for b in listing]  # consumes every page
+    names += [p[len(name):].rstrip('/') for p in listing.prefixes]
     return sorted(n for n in names if n)
 
   def delete_tree(self, prefix: str) -> None:
