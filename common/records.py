@@ -23,11 +23,15 @@ class SourceRow:
 
   `record_key` is unique per input row (``<file>#<row>``), so two rows that
   share a user id are never merged; `doc_id` is what the user sees.
+  `event_time` (streaming: seconds since the epoch) travels with the row
+  through the model stages, whose batching loses Beam's element timestamp,
+  so the sinks can window the results by it.
   """
   record_key: str
   doc_id: Optional[str]
   text: Any
   extras: Dict[str, Any] = field(default_factory=dict)
+  event_time: Optional[float] = None
 
   def content_hash(self) -> str:
     """What the row says -- its text and task inputs, not where it came
@@ -47,6 +51,7 @@ class Document:
   text: str
   extras: Dict[str, Any] = field(default_factory=dict)
   content_hash: str = ''
+  event_time: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,7 @@ class Window:
   doc_chars: int
   doc_words: int
   content_hash: str = ''
+  event_time: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,16 @@ class CallResult:
   call: ModelCall
   spans: Tuple[Entity, ...] = ()
   error: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class StagePlan:
+  """How many stage-2 calls one stage-1 relations result led to (0 when
+  none, or when its planning failed). A streaming job cannot group a
+  document's results by window end (late documents arrive piecemeal), so it
+  assembles each document once these counts say every result is in."""
+  record_key: str
+  n_calls: int
 
 
 @dataclass(frozen=True)

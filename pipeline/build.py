@@ -7,18 +7,18 @@ graph on a TestPipeline.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Dict, Optional
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
-from apache_beam.transforms import window
-
 from model_handler.handler import GlinerModelHandler
 from model_handler.tasks import RelationsTask
 from pipeline.commit import CommitRun, RunManifest, staging_root
 from pipeline.table_log import TableState, latest_state
 from pipeline.progress import ProgressFn
 from pipeline.config import JobConfig, all_table_names
+from transforms.assemble_documents import AssembleDocuments
 from transforms.merge_windows import MergeResults
 from transforms.prepare import PrepareDocuments
 from transforms.read_parquet import ReadParquetDocuments
@@ -70,20 +70,31 @@ class EnrichDocuments(beam.PTransform):
       stage2 = (
           results
           | 'RelationStage1' >> beam.Filter(
-              lambda r: r.call.task == 'relations' and r.call.stage == 1)
+              lambda r, name: r.call.task == name and r.call.stage == 1,
+              relations[0].name)
           | 'PlanStage2' >> beam.ParDo(
               PlanStage2CallsFn(config.model, relations[0],
-                                config.model_revision)).with_outputs(
-                  PlanStage2CallsFn.DEAD, main='calls'))
+                                config.model_revision,
+                                emit_plans=config.streaming)).with_outputs(
+                  PlanStage2CallsFn.DEAD, PlanStage2CallsFn.PLANS,
+                  main='calls'))
       all_results.append(
           stage2.calls
           | 'RunInferenceStage2' >> RunInference(make_model_handler(config))
           | 'Stage2Results' >> beam.Map(lambda p: p.inference))
       dead.append(stage2[PlanStage2CallsFn.DEAD])
-    documents, merge_dead = (
-        all_results
-        | 'AllResults' >> beam.Flatten()
-        | 'MergeResults' >> MergeResults(config.tasks))
+      if config.streaming:
+        all_results.append(stage2[PlanStage2CallsFn.PLANS])
+    parts = all_results | 'AllResults' >> beam.Flatten()
+    if config.streaming:
+      # Results of a late document arrive piecemeal: merge on completeness,
+      # not at a window's end (transforms.assemble_documents).
+      documents, merge_dead = parts | 'AssembleDocuments' >> (
+          AssembleDocuments(config.tasks,
+                            relations[0].name if relations else None))
+    else:
+      documents, merge_dead = parts | 'MergeResults' >> MergeResults(
+          config.tasks)
     dead.append(merge_dead)
     return {
         'documents': documents,
@@ -95,25 +106,44 @@ class EnrichDocuments(beam.PTransform):
 
 def read_source(pipeline: beam.Pipeline, config: JobConfig):
   """The only part that differs between batch and streaming: the source
-  (and, for streaming, fixed windows and redelivery removal)."""
+  (and, for streaming, the removal of Pub/Sub's repeats and of messages
+  too late to be written)."""
   if not config.streaming:
     return pipeline | 'ReadParquet' >> ReadParquetDocuments(
         config.input, config.text_column, config.id_column,
         config.extra_columns())
+  from transforms.dedup import DropDuplicates
+  from transforms.lateness import SplitTooLate
   from transforms.read_pubsub import ReadPubSubDocuments
-  from transforms.streaming import DropRedeliveries
   rows, dead = pipeline | 'ReadPubSub' >> ReadPubSubDocuments(
       config.input_subscription, config.input_topic, config.message_format,
       config.id_attribute, config.extra_columns(),
       cross_language=config.pubsub_read == 'cross_language',
-      expansion_service=config.pubsub_expansion_service)
-  windowing = beam.WindowInto(window.FixedWindows(config.window_seconds))
-  rows = (rows
-          | 'WindowRows' >> windowing
-          | 'DropRedeliveries' >> DropRedeliveries())
-  dead = dead | 'WindowParseDead' >> beam.WindowInto(
-      window.FixedWindows(config.window_seconds))
-  return rows, dead
+      expansion_service=config.pubsub_expansion_service,
+      timestamp_attribute=config.timestamp_attribute)
+  rows = rows | 'DropDuplicates' >> DropDuplicates(
+      config.dedup_horizon_seconds)
+  rows, too_late = rows | 'OnArrival' >> SplitTooLate(
+      config.window_seconds, config.allowed_lateness_seconds)
+  return rows, (dead, too_late) | 'ReadDead' >> beam.Flatten()
+
+
+def windowed_for_sinks(documents, dead, config: JobConfig):
+  """Streaming: the model stages run in the global window; the sinks write
+  per event-time window, with late panes (transforms.lateness)."""
+  from transforms.lateness import SINK_SLACK_SECONDS, SplitTooLate
+  from transforms.lateness import event_windows
+  net = config.allowed_lateness_seconds + SINK_SLACK_SECONDS // 2
+  documents, too_late = documents | 'BeforeSinks' >> SplitTooLate(
+      config.window_seconds, net)
+  dead, restamped = dead | 'DeadBeforeSinks' >> SplitTooLate(
+      config.window_seconds, net)
+  windows = functools.partial(event_windows, config.window_seconds,
+                              config.allowed_lateness_seconds)
+  return (documents | 'DocumentWindows' >> windows(),
+          (dead, too_late, restamped)
+          | 'AllDeadForSinks' >> beam.Flatten()
+          | 'DeadWindows' >> windows())
 
 
 def run_operation(config: JobConfig) -> str:
@@ -153,19 +183,22 @@ def build_pipeline(pipeline: beam.Pipeline, config: JobConfig,
         base.paths(config.output, 'documents'), base.run_ids(),
         config.model_id, config.config_hash(), config.incremental_key)
   enriched = rows | 'Enrich' >> EnrichDocuments(config)
+  documents = enriched['documents']
   dead = ((read_dead, enriched['dead_letter'])
           | 'AllDeadLetters' >> beam.Flatten())
   if config.output_topic:
     from transforms.streaming import document_message
     lineage = config.lineage()
-    _ = (enriched['documents']
+    _ = (documents
          | 'DocumentMessages' >> beam.Map(document_message, lineage,
                                          config.tasks)
          | 'PublishDocuments' >> beam.io.WriteToPubSub(config.output_topic))
+  if config.streaming:
+    documents, dead = windowed_for_sinks(documents, dead, config)
   target = (config.output if config.streaming else staging_root(
       config.output, config.run_id))
   written = {
-      'documents': enriched['documents'],
+      'documents': documents,
       'dead_letter': dead
   } | 'Write' >> WriteOutputs(target, config.lineage(), config.tasks,
                                windowed=config.streaming,

@@ -37,7 +37,7 @@ from typing import Dict, Iterable, List, Optional
 import apache_beam as beam
 
 from pipeline import lease
-from pipeline.objectstore import join, store_for
+from pipeline.objectstore import StoreError, join, store_for
 from pipeline.table_log import TableState, latest_state, publish
 
 STAGING_DIR = '_staging'
@@ -116,6 +116,26 @@ def start_manifest(output: str, manifest: RunManifest) -> str:
     raise RunIdTaken(f'run id {manifest.run_id!r} was already used in '
                      f'{output} ({path}); every run needs its own id')
   return path
+
+
+def stream_claim_path(output: str, run_id: str) -> str:
+  return f'{output.rstrip("/")}/_streams/{run_id}.json'
+
+
+def claim_stream_run(output: str, run_id: str, record: dict) -> None:
+  """Streaming: create-only claim of the run id, whose window files carry
+  it -- a restart or a second job with the same id is refused before it
+  writes, so an existing window file is never replaced by another run."""
+  path = stream_claim_path(output, run_id)
+  try:
+    store = store_for(output)
+  except StoreError:
+    return  # no create-only write there: the window-file check stands
+  body = json.dumps(dict(record, started=_now()), sort_keys=True)
+  if not store.create(path, body.encode('utf-8')):
+    raise RunIdTaken(f'streaming run id {run_id!r} was already used in '
+                     f'{output} ({path}); a restarted job needs its own id '
+                     '(or leave --run_id out)')
 
 
 def read_manifest(output: str, run_id: str) -> dict:

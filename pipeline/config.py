@@ -58,6 +58,9 @@ class JobConfig:
   message_format: str = 'auto'
   id_attribute: str = 'id'
   window_seconds: int = 60
+  allowed_lateness_seconds: int = 86400
+  timestamp_attribute: Optional[str] = None
+  dedup_horizon_seconds: int = 600
   output_topic: Optional[str] = None
   pubsub_read: str = 'native'
   pubsub_expansion_service: Optional[str] = None
@@ -161,6 +164,13 @@ def check_streaming_output(output: str, run_id: Optional[str]) -> None:
     raise OptionError('--output', f'{output} is a file; give a directory')
   if not run_id:
     return
+  from pipeline.commit import stream_claim_path
+  claim = stream_claim_path(output, run_id)
+  if FileSystems.exists(claim):
+    raise OptionError(
+        '--run_id', f'{run_id!r} was already used by a streaming job in '
+        f'{output} ({claim}); a restarted job needs its own run id (or '
+        'leave --run_id out)')
   pattern = FileSystems.join(output, '*', f'*-{run_id}.parquet')
   try:
     found = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
@@ -273,6 +283,9 @@ def _check_source(opts, streaming: bool) -> None:
   if opts.window_seconds < 1:
     raise OptionError('--window_seconds',
                       f'must be >= 1, got {opts.window_seconds}')
+  for flag in ('allowed_lateness_seconds', 'dedup_horizon_seconds'):
+    if getattr(opts, flag) < 0:
+      raise OptionError(f'--{flag}', f'must be >= 0, got {getattr(opts, flag)}')
   if opts.output_topic and not streaming:
     raise OptionError('--output_topic', 'needs --streaming')
 
@@ -422,6 +435,9 @@ def _job_config(opts, tasks: Tuple[Task, ...], model_id: str, run_id: str,
       message_format=opts.message_format,
       id_attribute=opts.id_attribute,
       window_seconds=opts.window_seconds,
+      allowed_lateness_seconds=opts.allowed_lateness_seconds,
+      timestamp_attribute=opts.timestamp_attribute,
+      dedup_horizon_seconds=opts.dedup_horizon_seconds,
       output_topic=opts.output_topic,
       pubsub_read=opts.pubsub_read,
       pubsub_expansion_service=opts.pubsub_expansion_service,

@@ -87,6 +87,28 @@ def add_job_arguments(parser, label_flags=(LABELS_FLAG, )):
       help='Streaming: fixed window length; one Parquet file per table and '
       'window')
   group.add_argument(
+      '--allowed_lateness_seconds',
+      type=int,
+      default=86400,
+      help='Streaming: how long after its window ends a message is still '
+      'written (in a late pane, its own file); later ones become dead '
+      'letters with the reason. Event time: publish time or '
+      '--timestamp_attribute')
+  group.add_argument(
+      '--timestamp_attribute',
+      default=None,
+      help='Streaming: message attribute holding the event time '
+      '(milliseconds since the epoch or RFC 3339); unset: publish time. A '
+      'message without it uses its publish time; an unparsable one is a '
+      'dead letter')
+  group.add_argument(
+      '--dedup_horizon_seconds',
+      type=int,
+      default=600,
+      help='Streaming: drop a redelivered message (same message id) or a '
+      'publisher retry (same document id and content) read within this '
+      'many seconds of the first copy, across windows; 0 turns it off')
+  group.add_argument(
       '--output_topic',
       default=None,
       help='Streaming: also publish one JSON message per enriched document '

@@ -193,6 +193,10 @@ def submit(config: JobConfig, options: PipelineOptions):
   with --overwrite, replaces) its tables only in its last step. A batch
   run holds the output's lease from here until its commit step."""
   base = None if config.streaming else open_output(config)
+  if config.streaming:
+    commit.claim_stream_run(config.output, config.run_id, {
+        'run_id': config.run_id, 'model_id': config.model_id,
+        'config_hash': config.config_hash()})
   try:
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, config, base)

@@ -63,14 +63,9 @@ def streaming_job(argv, publisher, topic):
   Yields (config, result)."""
   import threading
 
-  import apache_beam as beam
-
-  from pipeline.build import build_pipeline
-  from pipeline.run import parse
+  from pipeline.run import parse, submit
   config, options = parse([str(a) for a in argv])
-  pipeline = beam.Pipeline(options=options)
-  build_pipeline(pipeline, config)
-  result = pipeline.run()
+  result = submit(config, options)  # as the job starts: claims its run id
   stop = threading.Event()
 
   def heartbeat():  # lets the direct runner's pull return and advance

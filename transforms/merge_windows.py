@@ -82,6 +82,30 @@ def merge_document(record_key: str, results: Iterable[CallResult],
                           first.content_hash), task_dead
 
 
+def merged_outputs(record_key: str, results: Sequence[CallResult],
+                   tasks: Sequence[Task], enriched_counter=None):
+  """merge_document's outputs as a DoFn yields them: the document (or its
+  dead letter) plus task dead letters; a merge that raises dead-letters the
+  document with the reason."""
+  try:
+    merged, task_dead = merge_document(record_key, results, tasks)
+  except Exception as exc:  # pylint: disable=broad-except
+    some = next(iter(results), None)
+    doc_id = some.call.window.doc_id if some else None
+    merged, task_dead = DeadLetter(record_key, doc_id, 'merge',
+                                   f'{type(exc).__name__}: {exc}'[:500]), []
+  for letter in task_dead:
+    yield beam.pvalue.TaggedOutput(DEAD_LETTER, letter)
+  if isinstance(merged, DeadLetter):
+    yield beam.pvalue.TaggedOutput(DEAD_LETTER, merged)
+    return
+  if enriched_counter is not None:
+    enriched_counter.inc()
+  for entity in merged.entities:
+    Metrics.counter(NAMESPACE, f'entities[{entity.label}]').inc()
+  yield merged
+
+
 class MergeDocumentFn(beam.DoFn):
   def __init__(self, tasks: Sequence[Task]):
     self._tasks = tuple(tasks)
@@ -89,22 +113,8 @@ class MergeDocumentFn(beam.DoFn):
 
   def process(self, keyed: Tuple[str, Iterable[CallResult]]):
     record_key, results = keyed
-    try:
-      merged, task_dead = merge_document(record_key, results, self._tasks)
-    except Exception as exc:  # pylint: disable=broad-except
-      some = next(iter(results), None)
-      doc_id = some.call.window.doc_id if some else None
-      merged, task_dead = DeadLetter(record_key, doc_id, 'merge',
-                                     f'{type(exc).__name__}: {exc}'[:500]), []
-    for letter in task_dead:
-      yield beam.pvalue.TaggedOutput(DEAD_LETTER, letter)
-    if isinstance(merged, DeadLetter):
-      yield beam.pvalue.TaggedOutput(DEAD_LETTER, merged)
-      return
-    self._enriched.inc()
-    for entity in merged.entities:
-      Metrics.counter(NAMESPACE, f'entities[{entity.label}]').inc()
-    yield merged
+    yield from merged_outputs(record_key, list(results), self._tasks,
+                              self._enriched)
 
 
 class MergeResults(beam.PTransform):

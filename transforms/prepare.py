@@ -63,7 +63,7 @@ def validate_row(row: SourceRow,
     return reject(f'text has {len(text)} characters, more than '
                   f'--max_doc_chars={max_doc_chars}')
   return Document(row.record_key, row.doc_id, text, row.extras,
-                  row.content_hash())
+                  row.content_hash(), row.event_time)
 
 
 def load_measure(model_ref: str, revision: Optional[str] = None):
@@ -259,7 +259,8 @@ class PlanModelCallsFn(beam.DoFn):
           n_subwords=sum(counts[span.first_word:span.end_word]),
           doc_chars=len(doc.text),
           doc_words=len(words),
-          content_hash=doc.content_hash)
+          content_hash=doc.content_hash,
+          event_time=doc.event_time)
       self._windows.inc()
       calls.extend(make_call(window, prompt, measure) for prompt in prompts)
     return [dataclasses.replace(c, doc_calls=len(calls)) for c in calls]

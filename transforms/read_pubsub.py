@@ -7,14 +7,25 @@ Pub/Sub message id. Malformed JSON, invalid UTF-8 and missing text become
 dead letters keyed by the message id. Messages carrying the attribute
 ``gliner_beam_heartbeat`` are dropped: they only keep a quiet subscription
 moving (see tests).
+
+Event time is the publish time, or with `--timestamp_attribute` that
+attribute (milliseconds since the epoch, or RFC 3339) where a message has
+it. The attribute is read here rather than by the source: the source fails
+the whole pipeline on one unparsable value, here it is that message's dead
+letter. The source's watermark then follows publish times; a message whose
+attribute is older than its publish time may arrive late (see
+transforms.lateness).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import TimestampedValue
+from apache_beam.utils.timestamp import Timestamp
 
 from common.metrics import NAMESPACE
 from common.records import DEAD_LETTER, DeadLetter, SourceRow
@@ -65,15 +76,25 @@ def parse_message(data: bytes, attributes: dict, message_id: str,
   return SourceRow(key, doc_id, payload['text'], extras)
 
 
+def event_time(value: str) -> Timestamp:
+  """A timestamp attribute: milliseconds since the epoch, or RFC 3339."""
+  try:
+    return Timestamp(micros=int(value) * 1000)
+  except ValueError:
+    return Timestamp.from_rfc3339(value)
+
+
 class ParseMessagesFn(beam.DoFn):
   def __init__(self, message_format: str, id_attribute: str,
-               extra_columns: Tuple[str, ...]):
+               extra_columns: Tuple[str, ...],
+               timestamp_attribute: Optional[str] = None):
     self._format = message_format
     self._id_attribute = id_attribute
     self._extra_columns = tuple(extra_columns)
+    self._timestamp_attribute = timestamp_attribute
     self._read = Metrics.counter(NAMESPACE, 'documents_read')
 
-  def process(self, message):
+  def process(self, message, timestamp=beam.DoFn.TimestampParam):
     attributes = message.attributes or {}
     if HEARTBEAT_ATTRIBUTE in attributes:
       return
@@ -85,6 +106,18 @@ class ParseMessagesFn(beam.DoFn):
     except Exception as exc:  # pylint: disable=broad-except
       parsed = DeadLetter(f'pubsub:{message.message_id}', None, 'parse',
                           f'{type(exc).__name__}: {exc}'[:500], message.data)
+    stamp = attributes.get(self._timestamp_attribute or '')
+    if not isinstance(parsed, DeadLetter):
+      try:
+        when = timestamp if stamp is None else event_time(stamp)
+        parsed = TimestampedValue(
+            dataclasses.replace(parsed, event_time=float(when)), when)
+      except Exception as exc:  # pylint: disable=broad-except
+        parsed = DeadLetter(
+            parsed.record_key, parsed.doc_id, 'parse',
+            f'attribute {self._timestamp_attribute!r} is not a timestamp '
+            f'(milliseconds since the epoch or RFC 3339): {str(stamp)[:100]!r} '
+            f'({type(exc).__name__})', message.data)
     if isinstance(parsed, DeadLetter):
       yield beam.pvalue.TaggedOutput(DEAD_LETTER, parsed)
     else:
@@ -98,8 +131,10 @@ class ReadPubSubDocuments(beam.PTransform):
                message_format: str = 'auto', id_attribute: str = 'id',
                extra_columns: Tuple[str, ...] = (),
                cross_language: bool = False,
-               expansion_service: Optional[str] = None):
+               expansion_service: Optional[str] = None,
+               timestamp_attribute: Optional[str] = None):
     super().__init__()
+    self._timestamp_attribute = timestamp_attribute
     # Portable runners (Flink) cannot run Python's native Pub/Sub source;
     # Beam's cross-language read runs the Java one through an expansion
     # service instead.
@@ -129,6 +164,7 @@ class ReadPubSubDocuments(beam.PTransform):
         | 'ReadPubSub' >> read
         | 'ParseMessages' >> beam.ParDo(
             ParseMessagesFn(self._format, self._id_attribute,
-                            self._extra_columns)).with_outputs(
+                            self._extra_columns,
+                            self._timestamp_attribute)).with_outputs(
                                 DEAD_LETTER, main='rows'))
     return parsed.rows, parsed[DEAD_LETTER]

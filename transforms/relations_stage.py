@@ -7,29 +7,47 @@ import apache_beam as beam
 
 from model_handler.tasks.relations import RelationsTask
 from transforms.prepare import load_measure, make_call
-from common.records import DEAD_LETTER, CallResult, DeadLetter
+from transforms.lateness import at_event_time
+from common.records import DEAD_LETTER, CallResult, DeadLetter, StagePlan
 
 
 class PlanStage2CallsFn(beam.DoFn):
-  """Stage-1 relation results -> stage-2 calls whose labels fit the window."""
+  """Stage-1 relation results -> stage-2 calls whose labels fit the window.
+
+  With `emit_plans`, every stage-1 result also yields one StagePlan on the
+  PLANS output saying how many calls it led to (streaming's document
+  assembly waits for them)."""
 
   DEAD = DEAD_LETTER
+  PLANS = 'stage_plans'
 
   def __init__(self, model_ref: str, task: RelationsTask,
-               revision: Optional[str] = None):
+               revision: Optional[str] = None, emit_plans: bool = False):
     self._model_ref = model_ref
     self._revision = revision
     self._task = task
+    self._emit_plans = emit_plans
     self._measure = None
 
   def setup(self):
     self._measure = load_measure(self._model_ref, self._revision)
 
   def process(self, result: CallResult):
+    outputs = self._outputs(result)
+    if self._emit_plans:
+      n_calls = sum(1 for o in outputs
+                    if not isinstance(o, beam.pvalue.TaggedOutput))
+      outputs.append(beam.pvalue.TaggedOutput(
+          self.PLANS, StagePlan(result.call.window.record_key, n_calls)))
+    event_time = result.call.window.event_time
+    for output in outputs:
+      yield at_event_time(output, event_time)
+
+  def _outputs(self, result: CallResult) -> list:
     # A failed stage-1 result plans nothing: it dead-letters the document at
     # merge.
     if result.error:
-      return
+      return []
     try:
       outputs = list(self._plan(result))
     except Exception as exc:  # pylint: disable=broad-except
@@ -40,7 +58,7 @@ class PlanStage2CallsFn(beam.DoFn):
                      f'planning window {window.index} failed: '
                      f'{type(exc).__name__}: {exc}'[:500], None,
                      task=self._task.name))]
-    yield from outputs
+    return outputs
 
   def _plan(self, result: CallResult):
     measure = self._measure

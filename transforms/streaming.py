@@ -1,61 +1,28 @@
-"""Streaming-only pieces: per-window de-duplication, windowed Parquet files,
-and an optional Pub/Sub topic of enriched documents."""
+"""Streaming-only sinks: windowed Parquet files and an optional Pub/Sub
+topic of enriched documents. (Repeats: transforms.dedup; late data:
+transforms.lateness.)"""
 from __future__ import annotations
 
 import json
 import zlib
-from typing import Iterable, Sequence, Tuple
+from typing import Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.utils.windowed_value import PaneInfoTiming
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from common.metrics import NAMESPACE
-from common.records import EnrichedDocument, SourceRow
+from common.records import EnrichedDocument
 from model_handler.tasks import Task
 from transforms.emulators import use_anonymous_gcs_for_emulator
 from transforms.sinks import table_dir
 
 
-def message_order(row: SourceRow):
-  """Pub/Sub message ids are decimal strings: compare them as numbers
-  (`pubsub:9` before `pubsub:10`), deterministically."""
-  key = row.record_key
-  return (len(key), key)
-
-
-class DropRedeliveries(beam.PTransform):
-  """Keep one row per (document id, content) per window.
-
-  Pub/Sub delivers at least once: a redelivered message -- the same message
-  id, or the same document id with the same content -- inside one window is
-  enriched once (`duplicates_dropped`). A new version of a document (same id,
-  other content) is a different document and is enriched and written too
-  (`document_versions` counts the extra versions); readers tell versions
-  apart by `source` (the message) and pick one by publish order.
-  """
-
-  def expand(self, rows):
-    duplicates = Metrics.counter(NAMESPACE, 'duplicates_dropped')
-    versions = Metrics.counter(NAMESPACE, 'document_versions')
-
-    def keep(keyed: Tuple[str, Iterable[SourceRow]]):
-      _, group = keyed
-      by_content = {}
-      for row in sorted(group, key=message_order):
-        by_content.setdefault(row.content_hash(), []).append(row)
-      dropped = sum(len(rows) - 1 for rows in by_content.values())
-      duplicates.inc(dropped)
-      versions.inc(len(by_content) - 1)
-      for same in by_content.values():
-        yield same[0]
-
-    return (rows
-            | 'KeyById' >> beam.Map(lambda r: (r.doc_id or r.record_key, r))
-            | 'GroupById' >> beam.GroupByKey()
-            | 'KeepOnePerVersion' >> beam.FlatMap(keep))
+# One row per message: `late_rows` counts messages written late.
+MESSAGE_TABLES = ('documents', 'dead_letter')
 
 
 def window_file_name(table: str, window, pane_index: int, run_id: str,
