@@ -136,12 +136,13 @@ def windowed_for_sinks(documents, dead, config: JobConfig):
   net = config.allowed_lateness_seconds + SINK_SLACK_SECONDS // 2
   documents, too_late = documents | 'BeforeSinks' >> SplitTooLate(
       config.window_seconds, net)
-  dead, restamped = dead | 'DeadBeforeSinks' >> SplitTooLate(
-      config.window_seconds, net)
+  # A dead letter is never turned into another: one too late is re-stamped.
+  dead = (dead | 'DeadBeforeSinks' >> SplitTooLate(config.window_seconds,
+                                                    net))[0]
   windows = functools.partial(event_windows, config.window_seconds,
                               config.allowed_lateness_seconds)
   return (documents | 'DocumentWindows' >> windows(),
-          (dead, too_late, restamped)
+          (dead, too_late)
           | 'AllDeadForSinks' >> beam.Flatten()
           | 'DeadWindows' >> windows())
 
@@ -187,7 +188,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: JobConfig,
   dead = ((read_dead, enriched['dead_letter'])
           | 'AllDeadLetters' >> beam.Flatten())
   if config.output_topic:
-    from transforms.streaming import document_message
+    from transforms.windowed_sinks import document_message
     lineage = config.lineage()
     _ = (documents
          | 'DocumentMessages' >> beam.Map(document_message, lineage,

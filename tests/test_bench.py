@@ -153,3 +153,26 @@ def test_commit_cost_benchmark_smoke(tmp_path):
   for where in ('local', 'gcs_emulator'):
     for operation in ('incremental', 'overwrite'):
       assert result[where][operation]['median_ms'] > 0
+
+
+def test_streaming_benchmark_smoke(tmp_path, model_cache):
+  """bench.streaming runs its phases on the Pub/Sub emulator and accounts
+  for every published document (exactly once)."""
+  from bench.pubsub_emulator import pubsub_emulator_missing
+  missing = pubsub_emulator_missing()
+  if missing:
+    pytest.skip(missing)
+  from bench import streaming
+  out = tmp_path / 's.json'
+  assert streaming.main(['--smoke', '--burst', '12', '--phase_seconds', '3',
+                         '--distinct_docs', '8', '--words', '30',
+                         '--cache_dir', str(model_cache), '--out',
+                         str(out)]) == 0
+  result = json.loads(out.read_text())
+  assert result['lost'] == 0 and result['written_twice'] == 0
+  assert result['documents_written'] == result['published']
+  assert _positive(result['capacity_docs_per_s'])
+  for phase in ('50%', '90%', '150%'):
+    assert result['phases'][phase]['written'] == result['phases'][phase][
+        'published']
+    assert _positive(result['phases'][phase]['latency_p50_s'])

@@ -410,3 +410,31 @@ def test_streaming_restart_with_a_used_run_id_is_refused(marker_model,
   from pipeline.run import parse
   config, _ = parse([str(a) for a in argv + ['--run_id', 's2']])
   assert config.run_id == 's2'  # another id starts
+
+
+def test_streaming_run_id_claim_is_create_only(tmp_path):
+  """Two streaming jobs started with one run id at the same moment both pass
+  the start-up check; only one gets the claim, so window files (named by the
+  run id) are never shared or replaced across runs."""
+  output = str(tmp_path / 'stream')
+  pool = multiprocessing.get_context('fork').Pool(4)
+  try:
+    outcomes = pool.map(_claim, [(output, i) for i in range(4)])
+  finally:
+    pool.close()
+    pool.join()
+  assert sorted(outcomes) == ['RunIdTaken'] * 3 + ['claimed']
+  claim = json.loads(open(commit.stream_claim_path(output, 'r1')).read())
+  assert claim['run_id'] == 'r1' and claim['started']
+  with pytest.raises(commit.RunIdTaken, match='already used'):
+    commit.claim_stream_run(output, 'r1', {'run_id': 'r1'})
+  commit.claim_stream_run(output, 'r2', {'run_id': 'r2'})  # another id: fine
+
+
+def _claim(args):
+  output, worker = args
+  try:
+    commit.claim_stream_run(output, 'r1', {'run_id': 'r1', 'worker': worker})
+    return 'claimed'
+  except commit.RunIdTaken:
+    return 'RunIdTaken'

@@ -179,7 +179,7 @@ def test_progress_bar_in_a_local_run(marker_model, tmp_path, capsys):
 
 @pytest.mark.unit
 def test_streaming_shards_are_stable_and_spread():
-  from transforms.streaming import shard_of, window_file_name
+  from transforms.windowed_sinks import shard_of, window_file_name
   rows = [{'doc_id': f'd{i}', 'source': f'pubsub:{i}'} for i in range(200)]
   shards = [shard_of(r, 4) for r in rows]
   assert shards == [shard_of(r, 4) for r in rows]  # same row, same shard

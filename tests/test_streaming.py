@@ -26,7 +26,7 @@ DOCS = {
 
 
 def read_rows(directory):
-  files = sorted(directory.glob('*.parquet')) if directory.exists() else []
+  files = sorted(directory.glob('[!.]*.parquet')) if directory.exists() else []
   tables = [pq.read_table(f) for f in files]
   return files, (pa.concat_tables(tables) if tables else None)
 

@@ -37,7 +37,7 @@ POISON = [
 
 
 def table_rows(directory):
-  files = sorted(directory.glob('*.parquet')) if directory.exists() else []
+  files = sorted(directory.glob('[!.]*.parquet')) if directory.exists() else []
   rows = [r for f in files for r in pq.read_table(f).to_pylist()]
   return files, rows
 
@@ -74,7 +74,7 @@ def test_poison_between_good_messages_and_a_restart(marker_model, tmp_path,
 
       assert wait_for(first_done, 120), 'outputs did not appear in 120 s'
       time.sleep(WINDOW_SECONDS + 1)  # a late duplicate would show up now
-    first_files = {f.name: f.stat().st_mtime for f in output.rglob('*.parquet')}
+    first_files = {f.name: f.stat().st_mtime for f in output.rglob('[!.]*.parquet')}
 
     # Restart into the same output: no flag needed, nothing deleted.
     with streaming_job(argv + ['--run_id', 'second', '--num_shards', '2'],
@@ -86,6 +86,12 @@ def test_poison_between_good_messages_and_a_restart(marker_model, tmp_path,
         return any(d['doc_id'] == 'after-restart' for d in docs)
 
       assert wait_for(second_done, 120), 'restarted job wrote nothing'
+
+    # Reusing the first run's id is refused at start-up, before any write.
+    from pipeline.option_error import OptionError
+    from pipeline.run import parse
+    with pytest.raises(OptionError, match='already used by a streaming job'):
+      parse([str(a) for a in argv + ['--run_id', 'first']])
 
   for name, mtime in first_files.items():  # every earlier file untouched
     matches = list(output.rglob(name))
@@ -107,7 +113,7 @@ def test_poison_between_good_messages_and_a_restart(marker_model, tmp_path,
                    'empty or whitespace only'):
     assert expected in reasons, (expected, reasons)
   assert any('\\udfff' in (d['doc_id'] or '') for d in dead)
-  names = [f.name for f in output.rglob('*.parquet')]
+  names = [f.name for f in output.rglob('[!.]*.parquet')]
   assert any(n.endswith('-first.parquet') for n in names)
   assert any(n.endswith('of002-second.parquet') for n in names)  # sharded
   assert any(n.endswith('of001-first.parquet') for n in names)

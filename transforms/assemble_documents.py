@@ -15,7 +15,7 @@ dead-lettered with what it got, not kept forever or dropped.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
@@ -64,6 +64,8 @@ class AssembleDocumentFn(beam.DoFn):
 
   PARTS = BagStateSpec('parts', PickleCoder())
   STALE = TimerSpec('stale', TimeDomain.REAL_TIME)
+  PARTS_PARAM = beam.DoFn.StateParam(PARTS)
+  STALE_PARAM = beam.DoFn.TimerParam(STALE)
 
   def __init__(self, tasks: Sequence[Task], relations_task: Optional[str],
                timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS):
@@ -74,8 +76,7 @@ class AssembleDocumentFn(beam.DoFn):
     self._incomplete = Metrics.counter(NAMESPACE, 'documents_incomplete')
 
   def process(self, keyed: Tuple[str, Part],
-              parts=beam.DoFn.StateParam(PARTS),
-              stale=beam.DoFn.TimerParam(STALE)):
+              parts=PARTS_PARAM, stale=STALE_PARAM):
     record_key, part = keyed
     held: List[Part] = list(parts.read())
     if not held:
@@ -94,7 +95,7 @@ class AssembleDocumentFn(beam.DoFn):
 
   @on_timer(STALE)
   def on_stale(self, key=beam.DoFn.KeyParam,
-               parts=beam.DoFn.StateParam(PARTS)):
+               parts=PARTS_PARAM):
     held = list(parts.read())
     parts.clear()
     if not held:
@@ -126,7 +127,8 @@ class AssembleDocuments(beam.PTransform):
         parts
         | 'KeyByRecord' >> beam.Map(
             lambda p: ((p.record_key if isinstance(p, StagePlan) else
-                        p.call.window.record_key), p))
+                        p.call.window.record_key), p)).with_output_types(
+                            Tuple[str, Any])
         | 'Assemble' >> beam.ParDo(
             AssembleDocumentFn(self._tasks, self._relations_task,
                                self._timeout)).with_outputs(

@@ -19,6 +19,8 @@ the drops (in-flight elements count until they pass, a moment later).
 """
 from __future__ import annotations
 
+from typing import Any, Tuple
+
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.deduplicate import DeduplicatePerKey
@@ -63,7 +65,7 @@ class DropRepeats(beam.PTransform):
       return keyed[1]
 
     return (rows
-            | 'Key' >> beam.Map(seen)
+            | 'Key' >> beam.Map(seen).with_output_types(Tuple[str, Any])
             | 'DeduplicatePerKey' >> DeduplicatePerKey(
                 processing_time_duration=Duration(seconds=self._horizon))
             | 'Unkey' >> beam.Map(kept))

@@ -113,7 +113,7 @@ class WriteOutputs(beam.PTransform):
     self._output = output
     self._lineage = lineage
     self._tasks = tuple(tasks)
-    # Streaming: one file per table, window and pane (see transforms.streaming).
+    # Streaming: one file per table, window and pane (see transforms.windowed_sinks).
     self._windowed = windowed
 
   def expand(self, inputs: Dict[str, beam.PCollection]):
@@ -139,7 +139,7 @@ class WriteOutputs(beam.PTransform):
         | 'DeadLetterRows' >> beam.ParDo(CountDeadLetter(self._snippet_chars),
                                          lineage))
     if self._windowed:
-      from transforms.streaming import WriteWindowedTable
+      from transforms.windowed_sinks import WriteWindowedTable
       writer = functools.partial(WriteWindowedTable, run_id=lineage.run_id,
                                  num_shards=self._num_shards)
     else:

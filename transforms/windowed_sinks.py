@@ -70,6 +70,11 @@ class WriteWindowFileFn(beam.DoFn):
               pane=beam.DoFn.PaneInfoParam):
     shard, rows = keyed
     rows = list(rows)
+    if pane.timing == PaneInfoTiming.LATE:
+      # Rows that arrived after their window's on-time pane fired.
+      Metrics.counter(NAMESPACE, f'late_rows[{self._table}]').inc(len(rows))
+      if self._table in MESSAGE_TABLES:
+        Metrics.counter(NAMESPACE, 'late_rows').inc(len(rows))
     directory = table_dir(self._output, self._table)
     name = window_file_name(self._table, window, pane.index, self._run_id,
                             shard, self._num_shards)
