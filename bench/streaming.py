@@ -8,14 +8,16 @@ that rate.
 On Google's Pub/Sub emulator with the job in this process
 (BundleBasedDirectRunner, --window_seconds 1), after a warm-up:
 
-1. capacity: a burst of `--burst` documents; sustained docs/s = burst /
-   time until the last one is written (the rate at which a backlog drains,
-   i.e. the most the job keeps up with);
-2. paced at 50 % and 90 % of that rate for `--phase_seconds` each: latency
+1. burst rate: a burst of `--burst` documents / the time until the last
+   one is written (how fast a backlog drains, in large batches);
+2. sustained rate: paced publishing at rising shares of the burst rate
+   (`--search`, `--search_seconds` each); the highest whose latency stays
+   flat through the phase is the rate sustained before the backlog grows;
+3. paced at 50 % and 90 % of that rate for `--phase_seconds` each: latency
    p50/p95 from publish to the file holding the document (file mtime; it
    includes the wait for the window to close), and whether latency grows
    through the phase (a growing backlog);
-3. above it, at 150 %: how long the backlog takes to drain after the last
+4. above it, at 150 %: how long the backlog takes to drain after the last
    publish, and that every document is written exactly once.
 
 The same documents through bare `GLiNER.inference` (batch 8) in the same
@@ -126,6 +128,13 @@ def paced_phase(publisher, topic, output: Output, texts, prefix: str,
   }
 
 
+def stable(phase: dict) -> bool:
+  """Latency did not grow through the phase (no backlog building up)."""
+  return (phase['written'] == phase['published'] and
+          phase['latency_p50_second_half_s'] <=
+          phase['latency_p50_first_half_s'] * 1.25 + 0.5)
+
+
 def bare_docs_per_s(model_dir: Path, texts: List[str]) -> float:
   from bench.timing import bare_inference, load_model
   model, _ = load_model(model_dir, 'cpu', 'float32')
@@ -176,14 +185,30 @@ def run(args) -> dict:
       capacity = args.burst / (time.time() - started)
       print(f'  capacity: {args.burst} burst documents written in '
             f'{drain:.1f} s -> {capacity:.2f} docs/s', flush=True)
+      # A burst drains in large batches, faster than a steady stream is
+      # served: step a paced rate up to the highest that keeps latency flat.
+      search, sustained = {}, None
+      for share in args.search:
+        rate = capacity * share
+        trial = paced_phase(publisher, topic, output, texts,
+                            f's{int(share * 100)}', rate,
+                            args.search_seconds, args.timeout)
+        search[f'{share:.0%} of burst rate'] = trial
+        print(f'  search {share:.0%}: {trial}', flush=True)
+        if not stable(trial):
+          break
+        sustained = rate
+      if sustained is None:
+        sustained = capacity * args.search[0] / 2
+      print(f'  sustained: {sustained:.2f} docs/s', flush=True)
       phases = {}
       for name, share in (('50%', 0.5), ('90%', 0.9), ('150%', 1.5)):
         phases[name] = paced_phase(publisher, topic, output, texts,
-                                   f'p{name[:-1]}', capacity * share,
+                                   f'p{name[:-1]}', sustained * share,
                                    args.phase_seconds, args.timeout)
         print(f'  {name}: {phases[name]}', flush=True)
-      total = len(warm) + args.burst + sum(p['published']
-                                           for p in phases.values())
+      total = len(warm) + args.burst + sum(
+          p['published'] for p in list(phases.values()) + list(search.values()))
       time.sleep(3)
       seen = output.refresh()
       rows = output.rows
@@ -194,10 +219,12 @@ def run(args) -> dict:
       'model': str(model),
       'docs_words': args.words,
       'bare_gliner_docs_per_s': round(bare, 2),
-      'capacity_docs_per_s': round(capacity, 2),
-      'capacity_over_bare': round(capacity / bare, 3),
+      'burst_docs_per_s': round(capacity, 2),
+      'sustained_docs_per_s': round(sustained, 2),
+      'sustained_over_bare': round(sustained / bare, 3),
       'burst': args.burst,
       'burst_drain_s': round(drain, 2),
+      'search': search,
       'phases': phases,
       'published': total,
       'documents_written': len(seen),
@@ -213,6 +240,10 @@ def main(argv=None) -> int:
   parser.add_argument('--burst', type=int, default=None)
   parser.add_argument('--phase_seconds', type=float, default=None)
   parser.add_argument('--words', type=int, default=70)
+  parser.add_argument('--search', type=float, nargs='+',
+                      default=[0.4, 0.55, 0.7, 0.85, 1.0],
+                      help='paced rates tried, as shares of the burst rate')
+  parser.add_argument('--search_seconds', type=float, default=None)
   parser.add_argument('--distinct_docs', type=int, default=64)
   parser.add_argument('--timeout', type=float, default=600)
   parser.add_argument('--out', default=None)
@@ -223,6 +254,8 @@ def main(argv=None) -> int:
     args.burst = 20 if args.smoke else 150
   if args.phase_seconds is None:
     args.phase_seconds = 4 if args.smoke else 30
+  if args.search_seconds is None:
+    args.search_seconds = 3 if args.smoke else 20
   missing = pubsub_emulator_missing()
   if missing:
     print(f'bench.streaming: cannot run: {missing}', file=sys.stderr)

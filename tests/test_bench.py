@@ -166,12 +166,14 @@ def test_streaming_benchmark_smoke(tmp_path, model_cache):
   out = tmp_path / 's.json'
   assert streaming.main(['--smoke', '--burst', '12', '--phase_seconds', '3',
                          '--distinct_docs', '8', '--words', '30',
+                         '--search', '0.5', '1.0', '--search_seconds', '2',
                          '--cache_dir', str(model_cache), '--out',
                          str(out)]) == 0
   result = json.loads(out.read_text())
   assert result['lost'] == 0 and result['written_twice'] == 0
   assert result['documents_written'] == result['published']
-  assert _positive(result['capacity_docs_per_s'])
+  assert _positive(result['sustained_docs_per_s'])
+  assert result['search']  # at least one paced rate was tried
   for phase in ('50%', '90%', '150%'):
     assert result['phases'][phase]['written'] == result['phases'][phase][
         'published']

@@ -83,6 +83,11 @@ def test_arrival_check_against_the_wall_clock():
   parse_letter = DeadLetter('pubsub:3', None, 'parse', 'malformed JSON')
   [kept] = split(parse_letter, old_at)
   assert kept.value == parse_letter and kept.timestamp >= now
+  # No event time (the end of the global window): stamped now, not left in
+  # a window that never closes.
+  from apache_beam.utils.timestamp import MAX_TIMESTAMP
+  [stamped] = split(fresh, MAX_TIMESTAMP)
+  assert stamped.value == fresh and stamped.timestamp >= now
 
 
 TEXTS = {

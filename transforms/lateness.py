@@ -41,6 +41,8 @@ from common.records import DEAD_LETTER, DeadLetter, EnrichedDocument, SourceRow
 # Time a row may spend between the arrival check and the sinks.
 SINK_SLACK_SECONDS = 1800
 LATE_STAGE = 'late'
+# An event time this far ahead of the wall clock is no event time.
+FUTURE_SECONDS = 7 * 86400
 
 
 def at_event_time(value, event_time: Optional[float]):
@@ -87,6 +89,12 @@ class SplitTooLateFn(beam.DoFn):
 
   def process(self, element, timestamp=beam.DoFn.TimestampParam):
     now = time.time()
+    if float(timestamp) > now + FUTURE_SECONDS:
+      # No event time (e.g. the end of the global window after batching):
+      # its window would never close, so the row would never be written.
+      Metrics.counter(NAMESPACE, 'rows_without_event_time').inc()
+      yield window.TimestampedValue(element, now)
+      return
     end = window_end(timestamp, self._window)
     if end + self._lateness > now:
       yield element
