@@ -72,6 +72,20 @@ def job_argv(subscription, output, model, run_id, *extra):
           'BundleBasedDirectRunner', '--run_id', run_id, *extra]
 
 
+def written_rows(output, expected: int, timeout: float):
+  """Wait until documents + dead letters reach `expected`, then one more
+  window (a late or repeated copy would show up); -> (reached, documents,
+  dead letters)."""
+  def done():
+    return (len(table_rows(output / 'documents')) +
+            len(table_rows(output / 'dead_letter')) >= expected)
+
+  reached = wait_for(done, timeout)
+  time.sleep(WINDOW_SECONDS + 2)
+  return (reached, table_rows(output / 'documents'),
+          table_rows(output / 'dead_letter'))
+
+
 def pane_indexes(directory):
   return sorted({int(re.search(r'-pane(\d+)-', f.name).group(1))
                  for f in directory.glob('[!.]*.parquet')})
@@ -105,16 +119,8 @@ def test_burst_behind_a_slow_model_loses_nothing(marker_model, tmp_path,
         time.sleep(0.3)
       n_docs += len(trickle)
       published = len(burst) + len(retries) + len(trickle)
-
-      def done():
-        return (len(table_rows(output / 'documents')) +
-                len(table_rows(output / 'dead_letter')) >=
-                n_docs + len(MALFORMED))
-
-      finished = wait_for(done, 240)
-      time.sleep(WINDOW_SECONDS + 2)  # a late copy would show up now
-      docs = table_rows(output / 'documents')
-      dead = table_rows(output / 'dead_letter')
+      finished, docs, dead = written_rows(output, n_docs + len(MALFORMED),
+                                          240)
   print(f'\nburst: published {published}, written {len(docs)}, dead '
         f'{len(dead)}, retries {len(retries)}')
   assert finished, (f'only {len(docs)} documents and {len(dead)} dead '
@@ -152,14 +158,7 @@ def test_backlog_from_before_the_start_is_written(marker_model, tmp_path,
     argv = job_argv(subscription, output, marker_model, 'backlog',
                     '--timestamp_attribute', 'ts')
     with streaming_job(argv, publisher, topic):
-      def done():
-        return (len(table_rows(output / 'documents')) +
-                len(table_rows(output / 'dead_letter')) >= published)
-
-      finished = wait_for(done, 180)
-      time.sleep(WINDOW_SECONDS + 2)
-      docs = table_rows(output / 'documents')
-      dead = table_rows(output / 'dead_letter')
+      finished, docs, dead = written_rows(output, published, 180)
   print(f'\nbacklog: published {published}, written {len(docs)}, dead '
         f'{len(dead)}, document panes {pane_indexes(output / "documents")}')
   assert finished, (f'only {len(docs)} documents and {len(dead)} dead '
