@@ -168,3 +168,30 @@ def test_late_documents_are_assembled_whole_like_batch(default_model,
   assert len(docs) == 4  # a, b, c, e; d is a dead letter
   assert max(doc[1] for doc in docs) > 1  # c spans several windows
   assert any(doc[2]['relations'] for doc in docs)  # stage 2 was waited for
+
+
+def test_tally_waits_for_every_result_in_any_order():
+  """A document with 2 stage-1 calls (one of them relations) whose plan
+  asks for 2 stage-2 calls is complete only when all 5 parts are in,
+  whatever order the parallel paths deliver them in."""
+  import itertools
+
+  from common.records import CallResult, ModelCall, PromptSpec, StagePlan
+  from common.records import Window
+  from transforms.assemble_documents import Tally
+  window = Window('k', 'd', 0, 1, 0, 'text', 0, 4, 1, 1, 4, 1)
+
+  def result(task, stage):
+    prompt = PromptSpec(task, stage, '', '', (), 0.5)
+    return CallResult(ModelCall(window, prompt, 1, 2 if stage == 1 else 0))
+
+  parts = [result('ner', 1), result('relations', 1), StagePlan('k', 2),
+           result('relations', 2), result('relations', 2)]
+  for order in itertools.permutations(parts):
+    tally = Tally()
+    for i, part in enumerate(order):
+      tally = tally.add(part, 'relations')
+      assert (tally.missing() is None) == (i == len(parts) - 1), (order, i)
+  # Without relations configured, the stage-1 results alone complete it.
+  tally = Tally().add(parts[0], None).add(result('qa', 1), None)
+  assert tally.missing() is None

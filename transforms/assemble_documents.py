@@ -15,13 +15,16 @@ dead-lettered with what it got, not kept forever or dropped.
 """
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Tuple, Union
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import BagStateSpec, TimerSpec, on_timer
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 from apache_beam.utils.timestamp import Timestamp
 
 from common.metrics import NAMESPACE
@@ -36,35 +39,51 @@ Part = Union[CallResult, StagePlan]
 DEFAULT_TIMEOUT_SECONDS = 3600
 
 
-def missing_parts(parts: Sequence[Part],
-                  relations_task: Optional[str]) -> Optional[str]:
-  """None when every result of the document is in, else what is missing."""
-  results = [p for p in parts if isinstance(p, CallResult)]
-  plans = [p for p in parts if isinstance(p, StagePlan)]
-  stage1 = [r for r in results if r.call.stage == 1]
-  if not stage1:
-    return 'no stage-1 result'
-  expected = stage1[0].call.doc_calls
-  if len(stage1) < expected:
-    return f'{len(stage1)} of {expected} stage-1 results'
-  if relations_task is None:
+@dataclass(frozen=True)
+class Tally:
+  """What has arrived of one document, kept beside its parts so each
+  arrival costs one small read, not a read of everything held (a long
+  document has hundreds of results)."""
+  stage1: int = 0
+  expected1: int = 0
+  relations1: int = 0
+  plans: int = 0
+  stage2: int = 0
+  expected2: int = 0
+
+  def add(self, part: Part, relations_task: Optional[str]) -> 'Tally':
+    if isinstance(part, StagePlan):
+      return dataclasses.replace(self, plans=self.plans + 1,
+                                 expected2=self.expected2 + part.n_calls)
+    if part.call.stage != 1:
+      return dataclasses.replace(self, stage2=self.stage2 + 1)
+    return dataclasses.replace(
+        self, stage1=self.stage1 + 1, expected1=part.call.doc_calls,
+        relations1=self.relations1 + (part.call.task == relations_task))
+
+  def missing(self) -> Optional[str]:
+    """None when every result of the document is in, else what is
+    missing. Plans are awaited only once every stage-1 result is in (each
+    stage-1 relations result brings exactly one)."""
+    if not self.stage1:
+      return 'no stage-1 result'
+    if self.stage1 < self.expected1:
+      return f'{self.stage1} of {self.expected1} stage-1 results'
+    if self.plans < self.relations1:
+      return f'{self.plans} of {self.relations1} stage-2 plans'
+    if self.stage2 < self.expected2:
+      return f'{self.stage2} of {self.expected2} stage-2 results'
     return None
-  planned = sum(1 for r in stage1 if r.call.task == relations_task)
-  if len(plans) < planned:
-    return f'{len(plans)} of {planned} stage-2 plans'
-  stage2 = len(results) - len(stage1)
-  wanted = sum(p.n_calls for p in plans)
-  if stage2 < wanted:
-    return f'{stage2} of {wanted} stage-2 results'
-  return None
 
 
 class AssembleDocumentFn(beam.DoFn):
   """(record key, result or plan) -> the merged document, once complete."""
 
   PARTS = BagStateSpec('parts', PickleCoder())
+  TALLY = ReadModifyWriteStateSpec('tally', PickleCoder())
   STALE = TimerSpec('stale', TimeDomain.REAL_TIME)
   PARTS_PARAM = beam.DoFn.StateParam(PARTS)
+  TALLY_PARAM = beam.DoFn.StateParam(TALLY)
   STALE_PARAM = beam.DoFn.TimerParam(STALE)
 
   def __init__(self, tasks: Sequence[Task], relations_task: Optional[str],
@@ -75,38 +94,42 @@ class AssembleDocumentFn(beam.DoFn):
     self._enriched = Metrics.counter(NAMESPACE, 'documents_enriched')
     self._incomplete = Metrics.counter(NAMESPACE, 'documents_incomplete')
 
-  def process(self, keyed: Tuple[str, Part],
-              parts=PARTS_PARAM, stale=STALE_PARAM):
+  def process(self, keyed: Tuple[str, Part], parts=PARTS_PARAM,
+              tally=TALLY_PARAM, stale=STALE_PARAM):
     record_key, part = keyed
-    held: List[Part] = list(parts.read())
-    if not held:
+    held = tally.read()
+    if held is None:
+      held = Tally()
       stale.set(Timestamp.now() + self._timeout)
-    held.append(part)
-    if missing_parts(held, self._relations_task) is not None:
+    held = held.add(part, self._relations_task)
+    if held.missing() is not None:
       parts.add(part)
+      tally.write(held)
       return
+    results = [p for p in list(parts.read()) + [part]
+               if isinstance(p, CallResult)]
     parts.clear()
+    tally.clear()
     stale.clear()
-    results = [p for p in held if isinstance(p, CallResult)]
     event_time = results[0].call.window.event_time
     for output in merged_outputs(record_key, results, self._tasks,
                                  self._enriched):
       yield at_event_time(output, event_time)
 
   @on_timer(STALE)
-  def on_stale(self, key=beam.DoFn.KeyParam,
-               parts=PARTS_PARAM):
-    held = list(parts.read())
+  def on_stale(self, key=beam.DoFn.KeyParam, parts=PARTS_PARAM,
+               tally=TALLY_PARAM):
+    held = tally.read()
+    results = [p for p in parts.read() if isinstance(p, CallResult)]
     parts.clear()
-    if not held:
+    tally.clear()
+    if held is None:
       return
     self._incomplete.inc()
-    results = [p for p in held if isinstance(p, CallResult)]
     window = results[0].call.window if results else None
-    missing = missing_parts(held, self._relations_task)
     letter = DeadLetter(key, window and window.doc_id, 'merge',
                         f'results still incomplete after {self._timeout} s '
-                        f'({missing}); not merged from part of them')
+                        f'({held.missing()}); not merged from part of them')
     yield beam.pvalue.TaggedOutput(
         DEAD_LETTER, at_event_time(letter, window and window.event_time))
 
