@@ -12,6 +12,7 @@ from typing import Dict, Optional
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import RunInference
+
 from model_handler.handler import GlinerModelHandler
 from model_handler.tasks import RelationsTask
 from pipeline.commit import CommitRun, RunManifest, staging_root
@@ -133,12 +134,12 @@ def windowed_for_sinks(documents, dead, config: JobConfig):
   per event-time window, with late panes (transforms.lateness)."""
   from transforms.lateness import SINK_SLACK_SECONDS, SplitTooLate
   from transforms.lateness import event_windows
-  net = config.allowed_lateness_seconds + SINK_SLACK_SECONDS // 2
-  documents, too_late = documents | 'BeforeSinks' >> SplitTooLate(
-      config.window_seconds, net)
+  net = functools.partial(SplitTooLate, config.window_seconds,
+                          config.allowed_lateness_seconds,
+                          slack_seconds=SINK_SLACK_SECONDS // 2)
+  documents, too_late = documents | 'BeforeSinks' >> net()
   # A dead letter is never turned into another: one too late is re-stamped.
-  dead = (dead | 'DeadBeforeSinks' >> SplitTooLate(config.window_seconds,
-                                                    net))[0]
+  dead = (dead | 'DeadBeforeSinks' >> net())[0]
   windows = functools.partial(event_windows, config.window_seconds,
                               config.allowed_lateness_seconds)
   return (documents | 'DocumentWindows' >> windows(),

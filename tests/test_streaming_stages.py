@@ -79,6 +79,10 @@ def test_arrival_check_against_the_wall_clock():
   assert letter.stage == 'late' and letter.payload == 'old text'
   assert 'more than --allowed_lateness_seconds=5' in letter.reason
   assert window_end(old_at, 10) + 5 <= now
+  # Before the sinks, the slack for the model stages counts too.
+  [kept_doc] = list(SplitTooLateFn(10, 5, slack_seconds=3600).process(
+      old, old_at))
+  assert kept_doc == old
   # A dead letter that is too late is only re-stamped, never lost.
   parse_letter = DeadLetter('pubsub:3', None, 'parse', 'malformed JSON')
   [kept] = split(parse_letter, old_at)

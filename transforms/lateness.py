@@ -82,9 +82,11 @@ class SplitTooLateFn(beam.DoFn):
   a dead letter stamped now. A dead letter that is too late is only
   re-stamped: it already says why it is there."""
 
-  def __init__(self, window_seconds: int, allowed_lateness: int):
+  def __init__(self, window_seconds: int, allowed_lateness: int,
+               slack_seconds: int = 0):
     self._window = window_seconds
     self._lateness = allowed_lateness
+    self._slack = slack_seconds  # before the sinks: the time in the model
     self._too_late = Metrics.counter(NAMESPACE, 'too_late_rows')
 
   def process(self, element, timestamp=beam.DoFn.TimestampParam):
@@ -96,7 +98,7 @@ class SplitTooLateFn(beam.DoFn):
       yield window.TimestampedValue(element, now)
       return
     end = window_end(timestamp, self._window)
-    if end + self._lateness > now:
+    if end + self._lateness + self._slack > now:
       yield element
       return
     if isinstance(element, DeadLetter):
@@ -107,7 +109,8 @@ class SplitTooLateFn(beam.DoFn):
               f'{self._window} s window closed at {utc(end)}, '
               f'{now - end:.0f} s before it was '
               f'{"enriched" if isinstance(element, EnrichedDocument) else "read"}'
-              f', more than --allowed_lateness_seconds={self._lateness}')
+              f', more than --allowed_lateness_seconds={self._lateness}' +
+              (f' plus {self._slack} s for enrichment' if self._slack else ''))
     payload = element.text if isinstance(element, SourceRow) else None
     yield beam.pvalue.TaggedOutput(
         DEAD_LETTER,
@@ -119,13 +122,16 @@ class SplitTooLateFn(beam.DoFn):
 class SplitTooLate(beam.PTransform):
   """-> (elements in time, dead letters for those too late)."""
 
-  def __init__(self, window_seconds: int, allowed_lateness: int):
+  def __init__(self, window_seconds: int, allowed_lateness: int,
+               slack_seconds: int = 0):
     super().__init__()
     self._window = window_seconds
     self._lateness = allowed_lateness
+    self._slack = slack_seconds
 
   def expand(self, elements):
     split = elements | 'SplitTooLate' >> beam.ParDo(
-        SplitTooLateFn(self._window, self._lateness)).with_outputs(
+        SplitTooLateFn(self._window, self._lateness,
+                       self._slack)).with_outputs(
             DEAD_LETTER, main='in_time')
     return split.in_time, split[DEAD_LETTER]
