@@ -199,3 +199,44 @@ def test_tally_waits_for_every_result_in_any_order():
   # Without relations configured, the stage-1 results alone complete it.
   tally = Tally().add(parts[0], None).add(result('qa', 1), None)
   assert tally.missing() is None
+
+
+def test_late_panes_are_written_and_counted_as_late_rows(tmp_path):
+  """WriteWindowFileFn on an on-time and a late pane of one window: two
+  files (pane index in the name), and `late_rows` counts only the late
+  pane's rows. Run under a real metrics container: the local streaming
+  runner reports only each step's first bundle of counters (see
+  test_streaming_load.py), so the counter is read here directly."""
+  import pyarrow as pa
+  from apache_beam.metrics.execution import MetricsContainer
+  from apache_beam.runners.worker import statesampler
+  from apache_beam.transforms.window import IntervalWindow
+  from apache_beam.utils import counters
+  from apache_beam.utils.windowed_value import PaneInfo, PaneInfoTiming
+
+  from common.metrics import NAMESPACE
+  from transforms.windowed_sinks import WriteWindowFileFn
+
+  schema = pa.schema([('doc_id', pa.string())])
+  fn = WriteWindowFileFn(str(tmp_path), 'documents', schema, 'run1')
+  fn.setup()
+  window = IntervalWindow(1_700_000_000, 1_700_000_010)
+  on_time = PaneInfo(True, False, PaneInfoTiming.ON_TIME, 0, 0)
+  late = PaneInfo(False, False, PaneInfoTiming.LATE, 1, 1)
+  container = MetricsContainer('write')
+  sampler = statesampler.StateSampler('', counters.CounterFactory())
+  statesampler.set_current_tracker(sampler)
+  try:
+    with sampler.scoped_state('write', 'process', metrics_container=container):
+      files = (list(fn.process((0, [{'doc_id': 'a'}, {'doc_id': 'b'}]),
+                               window, on_time)) +
+               list(fn.process((0, [{'doc_id': 'c'}]), window, late)))
+  finally:
+    statesampler.set_current_tracker(None)
+  assert [f.rsplit('/', 1)[1].split('-')[3] for f in files] == [
+      'pane000', 'pane001']
+  counted = {key.metric.name: value for key, value in
+             container.get_cumulative().counters.items()
+             if key.metric.namespace == NAMESPACE}
+  assert counted == {'late_rows': 1, 'late_rows[documents]': 1,
+                     'window_files_written': 2}
