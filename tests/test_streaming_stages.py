@@ -225,6 +225,7 @@ def test_late_panes_are_written_and_counted_as_late_rows(tmp_path):
   late = PaneInfo(False, False, PaneInfoTiming.LATE, 1, 1)
   container = MetricsContainer('write')
   sampler = statesampler.StateSampler('', counters.CounterFactory())
+  previous = statesampler.get_current_tracker()
   statesampler.set_current_tracker(sampler)
   try:
     with sampler.scoped_state('write', 'process', metrics_container=container):
@@ -232,7 +233,7 @@ def test_late_panes_are_written_and_counted_as_late_rows(tmp_path):
                                window, on_time)) +
                list(fn.process((0, [{'doc_id': 'c'}]), window, late)))
   finally:
-    statesampler.set_current_tracker(None)
+    statesampler.set_current_tracker(previous)
   assert [f.rsplit('/', 1)[1].split('-')[3] for f in files] == [
       'pane000', 'pane001']
   counted = {key.metric.name: value for key, value in
