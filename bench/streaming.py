@@ -45,6 +45,7 @@ from bench.models import MINILM_DIR
 from bench.pubsub_emulator import pubsub_emulator, pubsub_emulator_missing
 from bench.pubsub_emulator import streaming_job, topic_with_subscription
 from bench.pubsub_emulator import wait_for
+from pipeline.readers import window_files
 
 LABELS = 'person,organization,location,algorithm,researcher'
 PROJECT = 'gliner-beam-bench'
@@ -61,11 +62,11 @@ class Output:
     self.rows = 0
 
   def refresh(self) -> Dict[str, float]:
-    for path in sorted(self._dir.glob('[!.]*.parquet')) if self._dir.exists() else []:
+    for path in window_files(self._dir):
       if path in self._files:
         continue
       self._files.add(path)
-      written = path.stat().st_mtime
+      written = os.stat(path).st_mtime
       ids = pq.read_table(path, columns=['doc_id']).column('doc_id')
       for doc_id in ids.to_pylist():
         self.rows += 1

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from bench.pubsub_emulator import pubsub_emulator, pubsub_emulator_missing
 from bench.pubsub_emulator import streaming_job, topic_with_subscription
 from bench.pubsub_emulator import wait_for
+from pipeline.readers import window_files
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = REPO / 'models' / 'gliner-minilm-demo'
@@ -41,8 +42,8 @@ def doc(prefix: str, i: int) -> bytes:
 
 
 def rows(directory: Path):
-  files = sorted(directory.glob('[!.]*.parquet')) if directory.exists() else []
-  return [r for f in files for r in pq.read_table(f).to_pylist()]
+  return [r for f in window_files(directory)
+          for r in pq.read_table(f).to_pylist()]
 
 
 def burn(stop_at: float):  # a busy core, like another job
@@ -89,9 +90,8 @@ def scenario(name: str, publish, expected_docs: int, expected_dead: int,
       'retries_published': retries,
       'lost': expected_docs - len(set(ids)) + expected_dead - len(dead),
       'written_twice': len(ids) - len(set(ids)),
-      'late_panes': sum(1 for f in (output / 'documents').glob('[!.]*.parquet')
-                        if '-pane000-' not in f.name)
-      if output.exists() else 0,
+      'late_panes': sum(1 for f in window_files(output / 'documents')
+                        if '-pane000-' not in f),
       'seconds': round(time.time() - started, 1),
   }
 

@@ -6,6 +6,10 @@ table directories that no committed state references, and an --overwrite
 leaves the replaced files until it has committed. `python -m
 pipeline.readers OUTPUT TABLE` prints the file list (one per line), e.g. for
 DuckDB's `read_parquet([...])`.
+
+A streaming job has no commit log: its window files are final once renamed
+into place, and `window_files` lists them without the `.tmp-` files a
+writer may be in the middle of.
 """
 from __future__ import annotations
 
@@ -28,6 +32,19 @@ def read_table(output: str, table: str,
       parts.append(pq.read_table(pa.BufferReader(handle.read()),
                                  columns=columns))
   return pa.concat_tables(parts) if parts else pa.table({})
+
+
+def window_files(table_dir: str) -> List[str]:
+  """A streaming table's finished window files (any Beam file system),
+  sorted; an in-progress `.tmp-*` file is never listed."""
+  from apache_beam.io.filesystems import FileSystems
+  try:
+    found = FileSystems.match([FileSystems.join(str(table_dir),
+                                                '*.parquet')])[0]
+  except Exception:  # pylint: disable=broad-except
+    return []  # no such directory yet
+  return sorted(m.path for m in found.metadata_list
+                if not m.path.rsplit('/', 1)[-1].startswith('.'))
 
 
 def run_order(output: str) -> List[str]:

@@ -3,11 +3,13 @@ every message is accounted for, window files read back with the declared
 schemas, and a redelivered document is enriched once."""
 import json
 import time
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.readers import window_files
 from tests.emulators import pubsub_clients, pubsub_emulator_missing
 from tests.emulators import streaming_job, topic_with_subscription
 from tests.emulators import wait_for
@@ -26,7 +28,7 @@ DOCS = {
 
 
 def read_rows(directory):
-  files = sorted(directory.glob('[!.]*.parquet')) if directory.exists() else []
+  files = [Path(f) for f in window_files(directory)]
   tables = [pq.read_table(f) for f in files]
   return files, (pa.concat_tables(tables) if tables else None)
 

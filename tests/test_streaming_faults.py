@@ -13,6 +13,7 @@ import time
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.readers import window_files
 from tests.emulators import pubsub_clients, pubsub_emulator_missing
 from tests.emulators import streaming_job, topic_with_subscription
 from tests.emulators import wait_for
@@ -37,7 +38,7 @@ POISON = [
 
 
 def table_rows(directory):
-  files = sorted(directory.glob('[!.]*.parquet')) if directory.exists() else []
+  files = window_files(directory)
   rows = [r for f in files for r in pq.read_table(f).to_pylist()]
   return files, rows
 

@@ -19,10 +19,12 @@ tests in test_streaming_dedup.py check what it counts.
 import json
 import re
 import time
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.readers import window_files
 from tests.emulators import pubsub_clients, pubsub_emulator_missing
 from tests.emulators import streaming_job, topic_with_subscription
 from tests.emulators import wait_for
@@ -37,8 +39,8 @@ MALFORMED = [b'{"id": "bad-json", ', b'\xff\xfe not utf-8',
 
 
 def table_rows(directory):
-  files = sorted(directory.glob('[!.]*.parquet')) if directory.exists() else []
-  return [r for f in files for r in pq.read_table(f).to_pylist()]
+  return [r for f in window_files(directory)
+          for r in pq.read_table(f).to_pylist()]
 
 
 def slow_model(monkeypatch, seconds_per_batch: float):
@@ -87,8 +89,8 @@ def written_rows(output, expected: int, timeout: float):
 
 
 def pane_indexes(directory):
-  return sorted({int(re.search(r'-pane(\d+)-', f.name).group(1))
-                 for f in directory.glob('[!.]*.parquet')})
+  return sorted({int(re.search(r'-pane(\d+)-', f).group(1))
+                 for f in window_files(directory)})
 
 
 def test_burst_behind_a_slow_model_loses_nothing(marker_model, tmp_path,
@@ -170,8 +172,8 @@ def test_backlog_from_before_the_start_is_written(marker_model, tmp_path,
   assert bad and "attribute 'ts' is not a timestamp" in bad[0]['reason']
   assert max(pane_indexes(output / 'documents')) > 0  # late panes fired
   old_window = time.strftime('%Y%m%dT%H', time.gmtime(two_hours_ago / 1000))
-  assert any(f.name.startswith(f'documents-{old_window}')
-             for f in (output / 'documents').glob('[!.]*.parquet'))
+  assert any(Path(f).name.startswith(f'documents-{old_window}')
+             for f in window_files(output / 'documents'))
 
 
 def test_messages_later_than_allowed_are_dead_letters(marker_model, tmp_path,

@@ -241,3 +241,16 @@ def test_late_panes_are_written_and_counted_as_late_rows(tmp_path):
              if key.metric.namespace == NAMESPACE}
   assert counted == {'late_rows': 1, 'late_rows[documents]': 1,
                      'window_files_written': 2}
+
+
+def test_window_files_never_lists_a_file_being_written(tmp_path):
+  """The writer writes `.tmp-<name>` and renames it; a reader listing the
+  table meanwhile must not open the half-written file."""
+  from pipeline.readers import window_files
+  table = tmp_path / 'documents'
+  assert window_files(table) == []  # no directory yet
+  table.mkdir()
+  (table / 'documents-a-pane000-run1.parquet').write_bytes(b'x')
+  (table / '.tmp-documents-b-pane000-run1.parquet').write_bytes(b'')
+  assert window_files(table) == [str(table /
+                                     'documents-a-pane000-run1.parquet')]

@@ -83,7 +83,7 @@ def merge_document(record_key: str, results: Iterable[CallResult],
 
 
 def merged_outputs(record_key: str, results: Sequence[CallResult],
-                   tasks: Sequence[Task], enriched_counter=None):
+                   tasks: Sequence[Task], enriched_counter):
   """merge_document's outputs as a DoFn yields them: the document (or its
   dead letter) plus task dead letters; a merge that raises dead-letters the
   document with the reason."""
@@ -99,8 +99,7 @@ def merged_outputs(record_key: str, results: Sequence[CallResult],
   if isinstance(merged, DeadLetter):
     yield beam.pvalue.TaggedOutput(DEAD_LETTER, merged)
     return
-  if enriched_counter is not None:
-    enriched_counter.inc()
+  enriched_counter.inc()
   for entity in merged.entities:
     Metrics.counter(NAMESPACE, f'entities[{entity.label}]').inc()
   yield merged
