@@ -43,6 +43,15 @@ MINILM = ModelSpec('minilm-demo-token_level', 'minilm', 'token_level', real=True
 BASE_TOKEN = ModelSpec('deberta-base-random-token_level', 'base', 'token_level')
 BASE_MARKER = ModelSpec('deberta-base-random-markerV0', 'base', 'markerV0')
 TINY = ModelSpec('tiny-random-markerV0', 'tiny', 'markerV0')
+# CPU proxy of a fast GPU: compute is negligible (1 layer, 32 wide) but the
+# tokenizer is real (the embedded model's WordPiece), so a run times host
+# work -- what a GPU worker's CPUs must do for the accelerator.
+PROXY = ModelSpec('proxy-1x32-markerV0', 'proxy', 'markerV0')
+PROXY_TOKEN = ModelSpec('proxy-1x32-token_level', 'proxy', 'token_level')
+# A bi-encoder (labels embedded by their own encoder, e.g. knowledgator's
+# gliner-bi-* models) of the proxy's size, built offline the same way.
+BI_PROXY = ModelSpec('bi-proxy-1x32-markerV0', 'bi', 'markerV0')
+PROXY_VERSION = 1
 
 
 def default_cache_dir() -> Path:
@@ -58,8 +67,66 @@ def base_encoder_config(vocab_size: int) -> dict:
                            intermediate_size=3072)
 
 
-def build_base_model(out_dir: Path, span_mode: str, seed: int = 0) -> Path:
-  """Random deberta-v3-base-shaped GLiNER, max_len 384 words, 512 subwords."""
+def proxy_encoder_config(vocab_size: int) -> dict:
+  """One 32-wide BERT layer (MiniLM's architecture, whose tokenizer it
+  uses): the forward pass costs next to nothing."""
+  from transformers import BertConfig
+  return BertConfig(vocab_size=vocab_size, hidden_size=32,
+                    num_hidden_layers=1, num_attention_heads=2,
+                    intermediate_size=64, hidden_dropout_prob=0.0,
+                    attention_probs_dropout_prob=0.0,
+                    max_position_embeddings=512).to_dict()
+
+
+# Share of (span, label) scores a calibrated proxy puts above 0.5: a few
+# entities per 200-word document, as a trained model finds -- random heads
+# score ~0.5 everywhere, and decoding thousands of spans would time gliner's
+# decoder instead of the host work around the model.
+PROXY_POSITIVE_RATE = {'markerV0': 2e-3, 'token_level': 0.3}
+
+
+def calibrate_scores(model) -> None:
+  """Rescale the proxy's last layer so its logits are ~N(0, 1) shifted to put
+  `PROXY_POSITIVE_RATE` of them above 0 (span models: a constant label
+  vector, so each logit is one projection of the span representation)."""
+  import torch
+  from bench.tiny_models import _training_text
+  text = ' '.join(_training_text())[:200_000].split()
+  texts = [' '.join(text[i:i + 200]) for i in range(0, 200 * 24, 200)]
+  labels = ['person', 'organization', 'location', 'field of study',
+            'algorithm']
+  span_mode = model.config.span_mode
+  with torch.no_grad():
+    if span_mode == 'markerV0':
+      head = model.model.prompt_rep_layer[3]
+      unit = torch.ones_like(head.bias) / head.bias.numel() ** 0.5
+      head.weight.zero_()
+      head.bias.copy_(unit)
+      last = model.model.span_rep_layer.span_rep_layer.out_project[3]
+    else:
+      last = model.model.scorer.out_mlp[3]
+      unit = None
+    last.bias.zero_()
+    prepared = model.prepare_batch(texts, labels)
+    batch = model.collate_batch(prepared['input_x'], prepared['entity_types'])
+    logits = model.run_batch(batch)[0].flatten().float()
+    scale = 1.0 / float(logits.std())
+    cut = float(torch.quantile(logits[:100_000] if logits.numel() > 100_000
+                               else logits, 1 - PROXY_POSITIVE_RATE[span_mode]))
+    last.weight.mul_(scale)
+    shift = -cut * scale
+    if unit is None:
+      last.bias.fill_(shift)
+    else:
+      last.bias.copy_(unit * shift)
+
+
+def build_base_model(out_dir: Path, span_mode: str, seed: int = 0,
+                     encoder_config=base_encoder_config, hidden_size: int = 768,
+                     name: str = 'random-deberta-v3-base-shaped',
+                     calibrate=None) -> Path:
+  """Random GLiNER with the embedded model's tokenizer, max_len 384 words,
+  512 subwords; deberta-v3-base-shaped unless told otherwise."""
   import torch
   from transformers.utils import logging as hf_logging
   from gliner import GLiNER, GLiNERConfig
@@ -72,11 +139,11 @@ def build_base_model(out_dir: Path, span_mode: str, seed: int = 0) -> Path:
     vocab = len(AutoTokenizer.from_pretrained(tok_dir, local_files_only=True))
     config = GLiNERConfig(
         model_name=tok_dir,
-        encoder_config=base_encoder_config(vocab),
+        encoder_config=encoder_config(vocab),
         span_mode=span_mode,
         max_len=384,
         max_width=12,
-        hidden_size=768,
+        hidden_size=hidden_size,
         dropout=0.0,
         words_splitter_type='whitespace',
     )
@@ -89,8 +156,46 @@ def build_base_model(out_dir: Path, span_mode: str, seed: int = 0) -> Path:
             config, backbone_from_pretrained=False, local_files_only=True)
     finally:
       hf_logging.set_verbosity(verbosity)
-    model.config.model_name = 'random-deberta-v3-base-shaped'
+    model.config.model_name = name
+    if calibrate:
+      calibrate(model)
     model.save_pretrained(out_dir)
+  return out_dir
+
+
+def build_bi_encoder(out_dir: Path, span_mode: str = 'markerV0',
+                     seed: int = 0) -> Path:
+  """Random bi-encoder GLiNER: one 32-wide BERT layer (MiniLM's WordPiece)
+  for the text and another for the labels, scores calibrated as the
+  proxy's."""
+  import torch
+  from transformers import AutoTokenizer, BertConfig, BertModel
+  from transformers.utils import logging as hf_logging
+  from gliner import GLiNER, GLiNERConfig
+
+  out_dir = Path(out_dir)
+  verbosity = hf_logging.get_verbosity()
+  hf_logging.set_verbosity_error()
+  try:
+    with tempfile.TemporaryDirectory(prefix='bench-bi-') as backbone, \
+        torch.random.fork_rng(devices=[]):
+      torch.manual_seed(seed)
+      for name in ('tokenizer.json', 'tokenizer_config.json'):
+        shutil.copy(MINILM_DIR / name, Path(backbone) / name)
+      vocab = len(AutoTokenizer.from_pretrained(backbone,
+                                                local_files_only=True))
+      BertModel(BertConfig(**proxy_encoder_config(vocab))).save_pretrained(
+          backbone)
+      config = GLiNERConfig(model_name=backbone, labels_encoder=backbone,
+                            span_mode=span_mode, hidden_size=32, max_len=384,
+                            max_width=12, dropout=0.0)
+      model = GLiNER.from_config(config, backbone_from_pretrained=True,
+                                 local_files_only=True)
+      model.config.model_name = 'random-bi-proxy-1x32'
+      calibrate_scores(model)
+      model.save_pretrained(out_dir)
+  finally:
+    hf_logging.set_verbosity(verbosity)
   return out_dir
 
 
@@ -102,6 +207,15 @@ def model_dir(spec: ModelSpec, cache_dir: Optional[Path] = None) -> Path:
   if spec.kind == 'base':
     target = cache_dir / f'deberta-base-random-v{BASE_VERSION}-{spec.span_mode}'
     return build_once(target, lambda d: build_base_model(d, spec.span_mode))
+  if spec.kind == 'proxy':
+    target = cache_dir / f'proxy-v{PROXY_VERSION}-{spec.span_mode}'
+    return build_once(target, lambda d: build_base_model(
+        d, spec.span_mode, encoder_config=proxy_encoder_config,
+        hidden_size=32, name='random-proxy-1x32',
+        calibrate=calibrate_scores))
+  if spec.kind == 'bi':
+    target = cache_dir / f'bi-proxy-v{PROXY_VERSION}-{spec.span_mode}'
+    return build_once(target, lambda d: build_bi_encoder(d, spec.span_mode))
   if spec.kind == 'tiny':
     from bench.tiny_models import tiny_model_dir
     return tiny_model_dir(spec.span_mode, cache_dir)

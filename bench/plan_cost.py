@@ -4,7 +4,7 @@ run's corpora:
 
     python -m bench.plan_cost [--reps 3] [--model DIR]
 
-"before" patches the uncached `TextMeasure._tokenise_counts` and gliner's
+"before" patches the uncached `TextMeasure._tokenise` and gliner's
 word splitter back in. Each run uses a fresh DoFn (a cold cache, as in a
 job); runs are interleaved, the lowest CPU time is kept, and the planned
 windows and costs must be identical.
@@ -37,7 +37,7 @@ def plan(model: str, texts, cached: bool):
   fn.setup()
   measure = fn._measure  # pylint: disable=protected-access
   if not cached:
-    measure.subword_counts = measure._tokenise_counts  # pylint: disable=protected-access
+    measure.subword_ids = measure._tokenise  # pylint: disable=protected-access
     measure._word_pattern = None  # pylint: disable=protected-access
   planned = []
   started = _cpu()

@@ -100,15 +100,41 @@ class PromptSpec:
   parts: int = 1
 
 
+@dataclass(frozen=True, eq=False)
+class ModelInputs:
+  """One call's encoder input, unpadded, built where the call is planned
+  (model_handler.features) so the model stage runs no tokenizer; plus what
+  decoding needs. `word_starts`/`word_ends`: character offsets in the
+  prompted text of the words the model sees; `text_length`: their number
+  (gliner's `max_len` cut applied). Arrays are int64 numpy."""
+  input_ids: Any
+  words_mask: Any
+  word_starts: Any
+  word_ends: Any
+  text_length: int
+
+  def __eq__(self, other):  # arrays compare by value
+    if not isinstance(other, ModelInputs):
+      return NotImplemented
+    import numpy as np
+    return self.text_length == other.text_length and all(
+        np.array_equal(getattr(self, name), getattr(other, name))
+        for name in ('input_ids', 'words_mask', 'word_starts', 'word_ends'))
+
+
 @dataclass(frozen=True)
 class ModelCall:
   """One prompt applied to one window; `cost` is its exact subword count.
   `doc_calls`: how many stage-1 calls its document has (progress counts
-  each finished call as that fraction of a document; 0 for later stages)."""
+  each finished call as that fraction of a document; 0 for later stages).
+  `inputs`: its prepared encoder input (None: the model stage falls back to
+  gliner's `inference`); dropped from results, which never need it."""
   window: Window
   prompt: PromptSpec
   cost: int
   doc_calls: int = 0
+  inputs: Optional[ModelInputs] = field(default=None, compare=False,
+                                        repr=False)
 
   @property
   def text(self) -> str:

@@ -147,13 +147,23 @@ def subword_limit(tokenizer, config: Dict[str, Any]) -> int:
 
 @dataclass(frozen=True)
 class CheckpointInfo:
-  """The limits windowing must respect, read from a checkpoint's config."""
+  """The limits windowing must respect, read from a checkpoint's config, and
+  what building the model's inputs outside the model needs to know."""
   model_dir: str
   max_len: int
   max_width: int
   words_splitter_type: str
   ent_token: str
   sep_token: str
+  span_mode: str = 'markerV0'
+  subtoken_pooling: str = 'first'
+  # Labels are embedded by their own encoder and take no room in the window.
+  bi_encoder: bool = False
+  # The architectures whose inputs model_handler.features builds (uni- and
+  # bi-encoder, span or token level); others (label decoders, relation
+  # layers, streaming sessions, precomputed prompts) go through gliner's own
+  # `inference`.
+  prepared_inputs: bool = True
 
   @classmethod
   def from_dir(cls, model_dir: Path) -> 'CheckpointInfo':
@@ -166,4 +176,14 @@ class CheckpointInfo:
             config.get('words_splitter_type', 'whitespace')),
         ent_token=str(config.get('ent_token', '[ENT]')),
         sep_token=str(config.get('sep_token', '[SEP]')),
+        span_mode=str(config.get('span_mode', 'markerV0')),
+        subtoken_pooling=str(config.get('subtoken_pooling') or 'first'),
+        bi_encoder=config.get('labels_encoder') is not None,
+        prepared_inputs=(
+            config.get('labels_decoder') is None and
+            config.get('relations_layer') is None and
+            config.get('model_type') != 'gliner_streaming_span' and
+            not config.get('precomputed_prompts_mode') and
+            str(config.get('subtoken_pooling') or 'first') in (
+                'first', 'last', 'mean', 'max')),
     )

@@ -18,7 +18,7 @@ from model_handler.checkpoint import subword_limit
 # [CLS] and [SEP] (or <s> and </s>) around every encoder input.
 SPECIAL_TOKENS_PER_PASS = 2
 
-# Per-word subword counts kept by one TextMeasure (~100 bytes each; cleared
+# Per-word subword ids kept by one TextMeasure (~150 bytes each; cleared
 # when full), and the longest word worth keeping.
 WORD_CACHE_SIZE = 200_000
 WORD_CACHE_MAX_CHARS = 64
@@ -40,7 +40,8 @@ class TextMeasure:
                           if type(inner) is WhitespaceTokenSplitter else None)
     self._tokenizer = load_tokenizer(model_dir, config)
     self.subword_limit = subword_limit(self._tokenizer, config)
-    self._word_subwords: Dict[str, int] = {}
+    self._specials = None
+    self._word_ids: Dict[str, Tuple[int, ...]] = {}
 
   def words(self, text: str) -> List[Tuple[int, int]]:
     """Character spans of the words gliner will see in `text`."""
@@ -49,30 +50,36 @@ class TextMeasure:
     return [(start, end) for _, start, end in self._splitter(text)]
 
   def subword_counts(self, words: Sequence[str]) -> List[int]:
-    """Subwords per word, as gliner's `is_split_into_words` call counts them.
+    """Subwords per word, as gliner's `is_split_into_words` call counts them."""
+    return [len(ids) for ids in self.subword_ids(words)]
+
+  def subword_ids(self, words: Sequence[str]) -> List[Tuple[int, ...]]:
+    """Subword ids per word, as gliner's `is_split_into_words` call gives them.
 
     With `is_split_into_words` the tokenizer normalises, pre-tokenises and
-    splits every word on its own, so a word's count does not depend on its
-    neighbours: counts are cached per word and only words not seen before
+    splits every word on its own, so a word's ids do not depend on its
+    neighbours: ids are cached per word and only words not seen before
     are tokenised (natural text repeats most of its words, so a worker
-    tokenises a small fraction of each document).
+    tokenises a small fraction of each document). The same ids then build
+    the model's inputs (model_handler.features): one tokenisation per word,
+    none in the model stage.
     """
-    cache = self._word_subwords
-    counts = [cache.get(word) for word in words]
-    if None in counts:
+    cache = self._word_ids
+    found = [cache.get(word) for word in words]
+    if None in found:
       unseen = list(dict.fromkeys(
-          word for word, count in zip(words, counts) if count is None))
-      fresh = dict(zip(unseen, self._tokenise_counts(unseen)))
-      counts = [fresh[word] if count is None else count
-                for word, count in zip(words, counts)]
+          word for word, ids in zip(words, found) if ids is None))
+      fresh = dict(zip(unseen, self._tokenise(unseen)))
+      found = [fresh[word] if ids is None else ids
+               for word, ids in zip(words, found)]
       if len(cache) + len(fresh) > WORD_CACHE_SIZE:
         cache.clear()
-      cache.update((w, c) for w, c in fresh.items()
+      cache.update((w, ids) for w, ids in fresh.items()
                    if len(w) <= WORD_CACHE_MAX_CHARS)
-    return counts
+    return found
 
-  def _tokenise_counts(self, words: Sequence[str]) -> List[int]:
-    """Subwords per word from one tokenizer call (no cache)."""
+  def _tokenise(self, words: Sequence[str]) -> List[Tuple[int, ...]]:
+    """Subword ids per word from one tokenizer call (no cache)."""
     if not words:
       return []
     encoding = self._tokenizer(
@@ -80,11 +87,11 @@ class TextMeasure:
         is_split_into_words=True,
         add_special_tokens=False,
         verbose=False)  # measuring, not encoding: no 'too long' warning
-    counts = [0] * len(words)
-    for word_id in encoding.word_ids():
+    per_word: List[List[int]] = [[] for _ in words]
+    for token_id, word_id in zip(encoding['input_ids'], encoding.word_ids()):
       if word_id is not None:
-        counts[word_id] += 1
-    return counts
+        per_word[word_id].append(token_id)
+    return [tuple(ids) for ids in per_word]
 
   @functools.lru_cache(maxsize=1024)
   def prefix_cost(self, prefix: str) -> Tuple[int, int]:
@@ -96,16 +103,36 @@ class TextMeasure:
     words = [prefix[s:e] for s, e in self.words(prefix)]
     return len(words), sum(self.subword_counts(words))
 
-  @functools.lru_cache(maxsize=1024)
-  def prompt_cost(self, labels: Tuple[str, ...]) -> int:
-    """Subwords of gliner's label prompt ``[ENT] l1 [ENT] l2 ... [SEP]``.
+  def model_inputs(self, text: str, labels):
+    """The encoder input of `text` prompted with `labels` (None for
+    architectures the model stage runs through gliner's `inference`)."""
+    if not self.info.prepared_inputs:
+      return None
+    from model_handler.features import SpecialIds, encode_window
+    if self._specials is None:
+      self._specials = SpecialIds(self._tokenizer)
+    return encode_window(self, self._specials, text, labels)
 
-    Same for every window of a label set, hence cached.
-    """
+  def prompt_words(self, labels: Sequence[str]) -> List[str]:
+    """gliner's label prompt ``[ENT] l1 [ENT] l2 ... [SEP]`` as words (an
+    empty label adds its marker only); none for a bi-encoder, whose labels
+    go to their own encoder."""
+    if self.info.bi_encoder:
+      return []
     prompt: List[str] = []
     for label in labels:
       prompt.append(self.info.ent_token)
-      prompt.append(label)
+      if label:
+        prompt.append(label)
     prompt.append(self.info.sep_token)
-    return sum(self.subword_counts(prompt)) + SPECIAL_TOKENS_PER_PASS
+    return prompt
+
+  @functools.lru_cache(maxsize=1024)
+  def prompt_cost(self, labels: Tuple[str, ...]) -> int:
+    """Subwords of the label prompt plus the pass's special tokens.
+
+    Same for every window of a label set, hence cached.
+    """
+    return (sum(self.subword_counts(self.prompt_words(labels))) +
+            SPECIAL_TOKENS_PER_PASS)
 

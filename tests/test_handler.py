@@ -139,9 +139,9 @@ def test_windows_fit_the_encoder_with_the_prompt(token_model):
     assert len(ids) <= measure.subword_limit
 
 
-def test_cached_subword_counts_and_words_match_gliner(token_model, monkeypatch):
-  """The per-word count cache and the direct word regex change nothing: every
-  count equals one uncached tokenizer call on the whole word list, across
+def test_cached_subword_ids_and_words_match_gliner(token_model, monkeypatch):
+  """The per-word id cache and the direct word regex change nothing: every
+  word's ids equal one uncached tokenizer call on the whole word list, across
   calls, repeated words, long words and a cache cleared when full."""
   from model_handler import text_measure
   monkeypatch.setattr(text_measure, 'WORD_CACHE_SIZE', 40)
@@ -155,7 +155,9 @@ def test_cached_subword_counts_and_words_match_gliner(token_model, monkeypatch):
     spans = measure.words(text)
     assert spans == [(s, e) for _, s, e in measure._splitter(text)]
     words = [text[s:e] for s, e in spans]
-    assert measure.subword_counts(words) == measure._tokenise_counts(words)
-    assert len(measure._word_subwords) <= 40 + n
+    assert measure.subword_ids(words) == measure._tokenise(words)
+    assert measure.subword_counts(words) == [
+        len(ids) for ids in measure._tokenise(words)]
+    assert len(measure._word_ids) <= 40 + n
   assert all(len(w) <= text_measure.WORD_CACHE_MAX_CHARS
-             for w in measure._word_subwords)
+             for w in measure._word_ids)

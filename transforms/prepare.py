@@ -267,10 +267,14 @@ class PlanModelCallsFn(beam.DoFn):
 
 
 def make_call(window: Window, prompt: PromptSpec, measure) -> ModelCall:
-  """A prompt applied to a window, with its exact subword cost."""
+  """A prompt applied to a window, with its exact subword cost and its
+  encoder input (built here, from the planner's per-word cache, so the
+  model stage runs no tokenizer)."""
   cost = (measure.prefix_cost(prompt.prefix)[1] + window.n_subwords +
           measure.prompt_cost(tuple(p for _, p in prompt.labels)))
-  return ModelCall(window, prompt, cost)
+  return ModelCall(window, prompt, cost,
+                   inputs=measure.model_inputs(prompt.prefix + window.text,
+                                               prompt.labels))
 
 
 class PrepareDocuments(beam.PTransform):
