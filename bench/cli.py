@@ -6,6 +6,8 @@
     python -m bench --full     # + mixed/long/multi-process on the base-shaped models
     python -m bench --gpu --devices cuda --model DIR   # the one GPU run (bench.gpu_mode)
     python -m bench --gpu --smoke --devices cpu        # its code path, tiny (tests)
+    python -m bench --proxy [--bi] [--job_tree OLD]    # host work per document
+                                                       # (bench.host_work)
 
 For every model (and device: CPU float32, plus CUDA bfloat16 when a GPU is
 visible) it measures, on the same documents and the same loaded weights:
@@ -107,6 +109,21 @@ def parse_args(argv: Optional[Sequence[str]] = None):
                       'fp32/bf16 by batch size, the job by --max_batch_tokens '
                       'beside the encoder alone (P4), memory, mixed lengths, '
                       '--model_copies 2; with --smoke, tiny sizes')
+  parser.add_argument('--proxy', action='store_true',
+                      help='host work per document on the CPU proxy of a '
+                      'fast GPU (bench.host_work): bare gliner vs the job in '
+                      'process and with two worker processes')
+  parser.add_argument('--bi', action='store_true',
+                      help='--proxy: also the bi-encoder with --bi_labels '
+                      'labels')
+  parser.add_argument('--bi_only', action='store_true',
+                      help='--proxy: only the bi-encoder part')
+  parser.add_argument('--bi_labels', type=int, default=500)
+  parser.add_argument('--proxy_docs', type=int, default=2000,
+                      help='--proxy: documents per corpus')
+  parser.add_argument('--job_tree', default=None,
+                      help='--proxy: also run the job from this checkout '
+                      '(e.g. a worktree of an older commit: "before")')
   parser.add_argument('--model', default=None,
                       help='--gpu: checkpoint directory (default: the '
                       'embedded MiniLM demo model; the tiny one with --smoke)')
@@ -190,6 +207,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       results['meta']['run_seconds'] = round(time.perf_counter() - started, 1)
       report.write_json(results, out_path)
     print(f'\ntotal {results["meta"]["run_seconds"]} s; JSON: {out_path}')
+    return 0
+  if args.proxy:
+    from bench import host_work
+    results['meta']['mode'] = f'proxy-{args.mode}'
+    results['meta']['job_tree'] = args.job_tree
+    if not args.out:
+      out_path = out_path.with_name(out_path.name.replace(
+          f'-{args.mode}.json', f'-proxy-{args.mode}.json'))
+    try:
+      host_work.main(args, results)
+    finally:
+      results['meta']['run_seconds'] = round(time.perf_counter() - started, 1)
+      report.write_json(results, out_path)
+    print(host_work.table(results))
+    print(f'JSON: {out_path}')
     return 0
   keep = set(args.models.split(',')) if args.models else None
   with tempfile.TemporaryDirectory(prefix='gliner-bench-') as tmp:

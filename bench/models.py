@@ -43,15 +43,17 @@ MINILM = ModelSpec('minilm-demo-token_level', 'minilm', 'token_level', real=True
 BASE_TOKEN = ModelSpec('deberta-base-random-token_level', 'base', 'token_level')
 BASE_MARKER = ModelSpec('deberta-base-random-markerV0', 'base', 'markerV0')
 TINY = ModelSpec('tiny-random-markerV0', 'tiny', 'markerV0')
-# CPU proxy of a fast GPU: compute is negligible (1 layer, 32 wide) but the
-# tokenizer is real (the embedded model's WordPiece), so a run times host
-# work -- what a GPU worker's CPUs must do for the accelerator.
+# CPU proxy of a fast GPU: compute is negligible (1 layer, 32 wide, no LSTM
+# -- on a CPU gliner's word-level LSTM steps word by word and would cost more
+# than the encoder) but the tokenizer is real (the embedded model's
+# WordPiece), so a run times host work -- what a GPU worker's CPUs must do
+# for the accelerator.
 PROXY = ModelSpec('proxy-1x32-markerV0', 'proxy', 'markerV0')
 PROXY_TOKEN = ModelSpec('proxy-1x32-token_level', 'proxy', 'token_level')
 # A bi-encoder (labels embedded by their own encoder, e.g. knowledgator's
 # gliner-bi-* models) of the proxy's size, built offline the same way.
 BI_PROXY = ModelSpec('bi-proxy-1x32-markerV0', 'bi', 'markerV0')
-PROXY_VERSION = 1
+PROXY_VERSION = 2
 
 
 def default_cache_dir() -> Path:
@@ -124,7 +126,7 @@ def calibrate_scores(model) -> None:
 def build_base_model(out_dir: Path, span_mode: str, seed: int = 0,
                      encoder_config=base_encoder_config, hidden_size: int = 768,
                      name: str = 'random-deberta-v3-base-shaped',
-                     calibrate=None) -> Path:
+                     calibrate=None, rnn_layers: int = 1) -> Path:
   """Random GLiNER with the embedded model's tokenizer, max_len 384 words,
   512 subwords; deberta-v3-base-shaped unless told otherwise."""
   import torch
@@ -144,6 +146,7 @@ def build_base_model(out_dir: Path, span_mode: str, seed: int = 0,
         max_len=384,
         max_width=12,
         hidden_size=hidden_size,
+        num_rnn_layers=rnn_layers,
         dropout=0.0,
         words_splitter_type='whitespace',
     )
@@ -188,7 +191,7 @@ def build_bi_encoder(out_dir: Path, span_mode: str = 'markerV0',
           backbone)
       config = GLiNERConfig(model_name=backbone, labels_encoder=backbone,
                             span_mode=span_mode, hidden_size=32, max_len=384,
-                            max_width=12, dropout=0.0)
+                            max_width=12, dropout=0.0, num_rnn_layers=0)
       model = GLiNER.from_config(config, backbone_from_pretrained=True,
                                  local_files_only=True)
       model.config.model_name = 'random-bi-proxy-1x32'
@@ -212,7 +215,7 @@ def model_dir(spec: ModelSpec, cache_dir: Optional[Path] = None) -> Path:
     return build_once(target, lambda d: build_base_model(
         d, spec.span_mode, encoder_config=proxy_encoder_config,
         hidden_size=32, name='random-proxy-1x32',
-        calibrate=calibrate_scores))
+        calibrate=calibrate_scores, rnn_layers=0))
   if spec.kind == 'bi':
     target = cache_dir / f'bi-proxy-v{PROXY_VERSION}-{spec.span_mode}'
     return build_once(target, lambda d: build_bi_encoder(d, spec.span_mode))

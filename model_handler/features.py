@@ -16,7 +16,8 @@ uni- and bi-encoder checkpoints.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+import itertools
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -49,53 +50,94 @@ class SpecialIds:
     self.pad_left = getattr(tokenizer, 'padding_side', 'right') == 'left'
 
 
-def encode_window(measure, specials: SpecialIds, text: str,
-                  labels: Sequence[Label]) -> ModelInputs:
-  """The collator's tensors for `text` prompted with `labels`, unpadded."""
-  info = measure.info
-  spans = measure.words(text)[:info.max_len]  # gliner cuts at max_len words
-  words = [text[s:e] for s, e in spans]
-  prompts, _ = label_prompts(labels)
-  prompt = measure.prompt_words(prompts)
-  per_word = measure.subword_ids(prompt + words)
-  room = None
-  if specials.max_length is not None:
-    room = specials.max_length - len(specials.prefix) - len(specials.suffix)
-  ids: List[int] = list(specials.prefix)
-  mask: List[int] = [0] * len(ids)
-  pooling = info.subtoken_pooling
-  seen = 0          # words with at least one kept subword (gliner's count)
-  skip = len(prompt)
-  kept = 0
-  for word_ids in per_word:
-    if room is not None and kept + len(word_ids) > room:
-      word_ids = word_ids[:max(0, room - kept)]
-    if not word_ids:
-      if room is not None and kept >= room:
-        break
-      continue
-    seen += 1
-    kept += len(word_ids)
-    ids.extend(word_ids)
-    value = seen - skip if seen > skip else 0
-    n = len(word_ids)
-    if value == 0:
-      mask.extend([0] * n)
-    elif pooling == 'first':
-      mask.extend([value] + [0] * (n - 1))
-    elif pooling == 'last':
-      mask.extend([0] * (n - 1) + [value])
-    else:  # mean / max: every subword
-      mask.extend([value] * n)
-  ids.extend(specials.suffix)
-  mask.extend([0] * len(specials.suffix))
-  n_words = len(words) if words else 1  # gliner pads an empty text to one word
-  return ModelInputs(
-      input_ids=np.asarray(ids, dtype=np.int64),
-      words_mask=np.asarray(mask, dtype=np.int64),
-      word_starts=np.asarray([s for s, _ in spans], dtype=np.int64),
-      word_ends=np.asarray([e for _, e in spans], dtype=np.int64),
-      text_length=n_words)
+class WindowEncoder:
+  """Builds `ModelInputs` for one checkpoint from a TextMeasure's per-word
+  ids; the prompt part (label prompt + instruction prefix) is built once
+  per (prefix, labels)."""
+
+  def __init__(self, measure, specials: SpecialIds):
+    self._measure = measure
+    self._specials = specials
+    self._heads: Dict[Tuple[str, Tuple[str, ...]], tuple] = {}
+
+  def _head(self, prefix: str, prompts: Tuple[str, ...]):
+    key = (prefix, prompts)
+    head = self._heads.get(key)
+    if head is None:
+      measure = self._measure
+      prompt = measure.prompt_words(prompts)
+      prefix_spans = measure.words(prefix)
+      prefix_ids = measure.subword_ids([prefix[s:e] for s, e in prefix_spans])
+      head = (measure.subword_ids(prompt), len(prompt), prefix_spans,
+              prefix_ids)
+      if len(self._heads) > 1024:
+        self._heads.clear()
+      self._heads[key] = head
+    return head
+
+  def encode(self, prefix: str, text: str, labels: Sequence[Label],
+             text_spans: Optional[Sequence[Tuple[int, int]]] = None,
+             text_ids: Optional[Sequence[Tuple[int, ...]]] = None
+             ) -> ModelInputs:
+    """The collator's tensors for `prefix + text` prompted with `labels`,
+    unpadded. `text_spans`/`text_ids`: the words of `text` and their ids
+    when the caller has them (the planner does), else computed here.
+
+    `prefix` ends with whitespace (or is empty), so gliner's words of
+    `prefix + text` are the prefix's followed by the text's."""
+    measure, specials = self._measure, self._specials
+    if text_spans is None:
+      text_spans = measure.words(text)
+      text_ids = measure.subword_ids([text[s:e] for s, e in text_spans])
+    prompts, _ = label_prompts(labels)
+    prompt_ids, skip, prefix_spans, prefix_ids = self._head(prefix,
+                                                            tuple(prompts))
+    shift = len(prefix)
+    spans = list(prefix_spans) + [(s + shift, e + shift) for s, e in text_spans]
+    word_ids = list(prefix_ids) + list(text_ids)
+    max_len = measure.info.max_len
+    if len(spans) > max_len:  # gliner cuts the text at max_len words
+      spans, word_ids = spans[:max_len], word_ids[:max_len]
+    per_word = list(prompt_ids) + word_ids
+    lengths = np.fromiter(map(len, per_word), dtype=np.int64,
+                          count=len(per_word))
+    room = None
+    if specials.max_length is not None:
+      room = specials.max_length - len(specials.prefix) - len(specials.suffix)
+    if room is not None and int(lengths.sum()) > room:
+      # truncation=True keeps the first `room` subwords (a word may be cut)
+      ends = np.minimum(np.cumsum(lengths), room)
+      lengths = np.diff(ends, prepend=0)
+      per_word = [ids[:n] for ids, n in zip(per_word, lengths.tolist())]
+    flat = np.fromiter(itertools.chain.from_iterable(per_word),
+                       dtype=np.int64, count=int(lengths.sum()))
+    # prepare_word_mask: words are numbered by how many words WITH subwords
+    # precede them (a word without subwords shifts the numbering, as in
+    # gliner); prompt words are 0
+    seen = np.cumsum(lengths > 0)
+    value = np.where(seen > skip, seen - skip, 0)
+    pooling = measure.info.subtoken_pooling
+    if pooling in ('mean', 'max'):
+      mask = np.repeat(value, lengths)
+    else:
+      mask = np.zeros(len(flat), dtype=np.int64)
+      has = lengths > 0
+      ends = np.cumsum(lengths)
+      where = (ends - lengths) if pooling == 'first' else (ends - 1)
+      mask[where[has]] = value[has]
+    n_pre, n_suf = len(specials.prefix), len(specials.suffix)
+    input_ids = np.concatenate([
+        np.asarray(specials.prefix, dtype=np.int64), flat,
+        np.asarray(specials.suffix, dtype=np.int64)])
+    words_mask = np.concatenate([np.zeros(n_pre, dtype=np.int64), mask,
+                                 np.zeros(n_suf, dtype=np.int64)])
+    starts = np.fromiter((s for s, _ in spans), dtype=np.int64,
+                         count=len(spans))
+    ends_ = np.fromiter((e for _, e in spans), dtype=np.int64,
+                        count=len(spans))
+    return ModelInputs(input_ids=input_ids, words_mask=words_mask,
+                       word_starts=starts, word_ends=ends_,
+                       text_length=len(spans) or 1)
 
 
 _SPAN_INDEX: Dict[Tuple[int, int], np.ndarray] = {}

@@ -40,7 +40,7 @@ class TextMeasure:
                           if type(inner) is WhitespaceTokenSplitter else None)
     self._tokenizer = load_tokenizer(model_dir, config)
     self.subword_limit = subword_limit(self._tokenizer, config)
-    self._specials = None
+    self._encoder = None
     self._word_ids: Dict[str, Tuple[int, ...]] = {}
 
   def words(self, text: str) -> List[Tuple[int, int]]:
@@ -103,15 +103,17 @@ class TextMeasure:
     words = [prefix[s:e] for s, e in self.words(prefix)]
     return len(words), sum(self.subword_counts(words))
 
-  def model_inputs(self, text: str, labels):
-    """The encoder input of `text` prompted with `labels` (None for
-    architectures the model stage runs through gliner's `inference`)."""
+  def model_inputs(self, prefix: str, text: str, labels,
+                   text_spans=None, text_ids=None):
+    """The encoder input of `prefix + text` prompted with `labels` (None
+    for architectures the model stage runs through gliner's `inference`);
+    see model_handler.features.WindowEncoder."""
     if not self.info.prepared_inputs:
       return None
-    from model_handler.features import SpecialIds, encode_window
-    if self._specials is None:
-      self._specials = SpecialIds(self._tokenizer)
-    return encode_window(self, self._specials, text, labels)
+    if self._encoder is None:
+      from model_handler.features import SpecialIds, WindowEncoder
+      self._encoder = WindowEncoder(self, SpecialIds(self._tokenizer))
+    return self._encoder.encode(prefix, text, labels, text_spans, text_ids)
 
   def prompt_words(self, labels: Sequence[str]) -> List[str]:
     """gliner's label prompt ``[ENT] l1 [ENT] l2 ... [SEP]`` as words (an

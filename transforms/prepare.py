@@ -236,7 +236,8 @@ class PlanModelCallsFn(beam.DoFn):
     measure = self._measure
     info = measure.info
     words = measure.words(doc.text)
-    counts = measure.subword_counts([doc.text[s:e] for s, e in words])
+    word_ids = measure.subword_ids([doc.text[s:e] for s, e in words])
+    counts = [len(ids) for ids in word_ids]
     prefix_words, overhead = self._overheads(prompts)
     overlap = (self._overlap if self._overlap is not None else
                default_overlap(info.max_len, info.max_width))
@@ -262,19 +263,25 @@ class PlanModelCallsFn(beam.DoFn):
           content_hash=doc.content_hash,
           event_time=doc.event_time)
       self._windows.inc()
-      calls.extend(make_call(window, prompt, measure) for prompt in prompts)
+      text_spans = [(s - char_start, e - char_start)
+                    for s, e in words[span.first_word:span.end_word]]
+      text_ids = word_ids[span.first_word:span.end_word]
+      calls.extend(make_call(window, prompt, measure, text_spans, text_ids)
+                   for prompt in prompts)
     return [dataclasses.replace(c, doc_calls=len(calls)) for c in calls]
 
 
-def make_call(window: Window, prompt: PromptSpec, measure) -> ModelCall:
+def make_call(window: Window, prompt: PromptSpec, measure, text_spans=None,
+              text_ids=None) -> ModelCall:
   """A prompt applied to a window, with its exact subword cost and its
   encoder input (built here, from the planner's per-word cache, so the
   model stage runs no tokenizer)."""
   cost = (measure.prefix_cost(prompt.prefix)[1] + window.n_subwords +
           measure.prompt_cost(tuple(p for _, p in prompt.labels)))
   return ModelCall(window, prompt, cost,
-                   inputs=measure.model_inputs(prompt.prefix + window.text,
-                                               prompt.labels))
+                   inputs=measure.model_inputs(prompt.prefix, window.text,
+                                               prompt.labels, text_spans,
+                                               text_ids))
 
 
 class PrepareDocuments(beam.PTransform):
