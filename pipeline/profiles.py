@@ -12,18 +12,24 @@ PROFILES: Dict[str, List[str]] = {
     # This machine: in-process FnApiRunner (never Beam's DirectRunner, which
     # tries to download Prism).
     'local': ['--runner=FnApiRunner'],
-    # Dataflow Runner v2 with one NVIDIA L4 per worker; one model copy per
-    # worker shared by its SDK processes (large_model), bf16 on the GPU.
+    # Dataflow Runner v2 with one NVIDIA L4 per worker, bf16. Runner v2
+    # starts one SDK process per vCPU (8 here); each does its own host work
+    # (planning and tokenising, stacking, decoding, Beam) and holds its own
+    # model copy on the one GPU, whose kernels run concurrently under NVIDIA
+    # MPS. One bundle at a time per process: more threads would only share
+    # that process's GIL. (--large_model would serve every process from one
+    # model process through a proxy: one GIL for all of gliner's work.)
     'dataflow-gpu': [
         '--runner=DataflowRunner',
         '--experiments=use_runner_v2',
         '--machine_type=g2-standard-8',
         '--dataflow_service_options='
-        'worker_accelerator=type:nvidia-l4;count:1;install-nvidia-driver',
+        'worker_accelerator=type:nvidia-l4;count:1;install-nvidia-driver;'
+        'use_nvidia_mps',
+        '--number_of_worker_harness_threads=1',
         '--device=cuda',
         '--dtype=bfloat16',
-        '--large_model',
-        '--max_batch_tokens=32768',
+        '--max_batch_tokens=16384',
     ],
     # Flink through Beam's portable job server; SDK workers from a worker
     # pool (or --environment_type=DOCKER with our image).

@@ -15,8 +15,11 @@ def test_dataflow_gpu_profile_fills_missing_flags_only():
   assert '--profile' not in argv
   assert '--runner=DataflowRunner' in argv
   assert ('--dataflow_service_options=worker_accelerator=type:nvidia-l4;'
-          'count:1;install-nvidia-driver') in argv
-  assert '--large_model' in argv and '--device=cuda' in argv
+          'count:1;install-nvidia-driver;use_nvidia_mps') in argv
+  # a model copy per SDK process, one bundle at a time: every process does
+  # its own host work (no --large_model proxy funnelling it through one GIL)
+  assert '--large_model' not in argv and '--device=cuda' in argv
+  assert '--number_of_worker_harness_threads=1' in argv
   assert '--dtype=float16' in argv and '--dtype=bfloat16' not in argv
 
 

@@ -16,7 +16,6 @@ import pytest
 
 from common.schemas import task_table_schema
 from model_handler import remote
-from model_handler.handler import GlinerModelHandler
 from pipeline.commit import read_manifest
 from pipeline.model_checks import describe_model
 from tests.conftest import read_table, run_cli, write_parquet
@@ -99,14 +98,18 @@ def test_two_runs_of_the_same_input_give_the_same_rows(docs, marker_model,
 
 def test_model_failing_on_one_window_dead_letters_only_its_document(
     docs, marker_model, tmp_path, monkeypatch):
-  original = GlinerModelHandler._infer
+  # Fault injection in the model stage's decode step (the real step runs
+  # for every other group): a group holding the bad window fails, its calls
+  # are retried one by one, and only that window's call fails.
+  from model_handler import batching
+  original = batching.decode
 
-  def infer(self, model, group):
-    if any('Acme' in call.text for call in group):
+  def decode(model, calls, output, first):
+    if any('Acme' in call.text for call in calls):
       raise RuntimeError('injected model failure')
-    return original(self, model, group)
+    return original(model, calls, output, first)
 
-  monkeypatch.setattr(GlinerModelHandler, '_infer', infer)
+  monkeypatch.setattr(batching, 'decode', decode)
   assert job(docs, tmp_path / 'out', marker_model) == 0
   dead = read_table(tmp_path / 'out', 'dead_letter').to_pylist()
   assert [(d['doc_id'], d['stage']) for d in dead] == [('b', 'inference')]
