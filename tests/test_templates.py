@@ -434,8 +434,12 @@ def test_make_run_passes_the_gpu_options(params):
   parameters = dict(kv.split('=', 1) for kv in value.split('~'))
   assert parameters['sdk_container_image'] == image
   assert parameters['dataflow_service_options'] == (
-      'worker_accelerator=type:nvidia-l4;count:1;install-nvidia-driver')
-  assert parameters['large_model'] == 'true'
+      'worker_accelerator=type:nvidia-l4;count:1;install-nvidia-driver;'
+      'use_nvidia_mps')
+  # a model copy per SDK process (kernels shared through MPS), one bundle at
+  # a time per process; no --large_model proxy
+  assert 'large_model' not in parameters
+  assert parameters['number_of_worker_harness_threads'] == '1'
   assert parameters['dtype'] == 'bfloat16' and parameters['device'] == 'cuda'
   assert parameters['entity_labels'] == 'person,organization,location'
   known = beam_option_dests()
