@@ -192,7 +192,7 @@ def main(args, results: Dict[str, Any]) -> None:
     if args.bi or args.bi_only:
       model_dir = bench_models.model_dir(bench_models.BI_PROXY, args.cache_dir)
       labels = many_labels(20 if smoke else args.bi_labels)
-      corpus = corpora.uniform_corpus(sentences, 8 if smoke else 200,
+      corpus = corpora.uniform_corpus(sentences, 8 if smoke else 400,
                                       40 if smoke else 220, seed=7)
       runs[f'bi-encoder/{len(labels)}-labels'] = scenario(
           'bi', corpus, model_dir, labels, args.threshold, trees, workdir,

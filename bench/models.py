@@ -168,9 +168,11 @@ def build_base_model(out_dir: Path, span_mode: str, seed: int = 0,
 
 def build_bi_encoder(out_dir: Path, span_mode: str = 'markerV0',
                      seed: int = 0) -> Path:
-  """Random bi-encoder GLiNER: one 32-wide BERT layer (MiniLM's WordPiece)
-  for the text and another for the labels, scores calibrated as the
-  proxy's."""
+  """Random bi-encoder GLiNER, MiniLM's WordPiece on both sides: the text
+  encoder is the proxy's (one 32-wide BERT layer), the label encoder has
+  all-MiniLM-L6's shape (6 layers, 384 wide) -- the sentence encoders
+  gliner-bi-* checkpoints use, whose cost per label is what re-encoding
+  the labels every batch pays. Scores calibrated as the proxy's."""
   import torch
   from transformers import AutoTokenizer, BertConfig, BertModel
   from transformers.utils import logging as hf_logging
@@ -181,15 +183,20 @@ def build_bi_encoder(out_dir: Path, span_mode: str = 'markerV0',
   hf_logging.set_verbosity_error()
   try:
     with tempfile.TemporaryDirectory(prefix='bench-bi-') as backbone, \
+        tempfile.TemporaryDirectory(prefix='bench-bi-labels-') as labels, \
         torch.random.fork_rng(devices=[]):
       torch.manual_seed(seed)
-      for name in ('tokenizer.json', 'tokenizer_config.json'):
-        shutil.copy(MINILM_DIR / name, Path(backbone) / name)
+      for folder in (backbone, labels):
+        for name in ('tokenizer.json', 'tokenizer_config.json'):
+          shutil.copy(MINILM_DIR / name, Path(folder) / name)
       vocab = len(AutoTokenizer.from_pretrained(backbone,
                                                 local_files_only=True))
       BertModel(BertConfig(**proxy_encoder_config(vocab))).save_pretrained(
           backbone)
-      config = GLiNERConfig(model_name=backbone, labels_encoder=backbone,
+      BertModel(BertConfig(vocab_size=vocab, hidden_size=384,
+                           num_hidden_layers=6, num_attention_heads=12,
+                           intermediate_size=1536)).save_pretrained(labels)
+      config = GLiNERConfig(model_name=backbone, labels_encoder=labels,
                             span_mode=span_mode, hidden_size=32, max_len=384,
                             max_width=12, dropout=0.0, num_rnn_layers=0)
       model = GLiNER.from_config(config, backbone_from_pretrained=True,
@@ -217,7 +224,7 @@ def model_dir(spec: ModelSpec, cache_dir: Optional[Path] = None) -> Path:
         hidden_size=32, name='random-proxy-1x32',
         calibrate=calibrate_scores, rnn_layers=0))
   if spec.kind == 'bi':
-    target = cache_dir / f'bi-proxy-v{PROXY_VERSION}-{spec.span_mode}'
+    target = cache_dir / f'bi-proxy-v{PROXY_VERSION + 1}-{spec.span_mode}'
     return build_once(target, lambda d: build_bi_encoder(d, spec.span_mode))
   if spec.kind == 'tiny':
     from bench.tiny_models import tiny_model_dir
