@@ -178,3 +178,25 @@ def test_streaming_benchmark_smoke(tmp_path, model_cache):
     assert result['phases'][phase]['written'] == result['phases'][phase][
         'published']
     assert _positive(result['phases'][phase]['latency_p50_s'])
+
+
+def test_host_work_benchmark_smoke(tmp_path, model_cache):
+  """`python -m bench --proxy --bi` at smoke size: bare gliner and the job
+  (in process and with two worker processes) on the proxy and the
+  bi-encoder, with ratios; the job finds what bare gliner finds."""
+  from bench.cli import main
+  out = tmp_path / 'proxy.json'
+  assert main(['--proxy', '--bi', '--smoke', '--out', str(out),
+               '--cache_dir', str(model_cache),
+               '--workdir', str(tmp_path / 'work')]) == 0
+  data = json.loads(out.read_text())
+  assert set(data['runs']) == {'proxy/uniform', 'proxy/mixed',
+                               'bi-encoder/20-labels'}
+  for name, run in data['runs'].items():
+    jobs = {k: v for k, v in run.items() if k.startswith('job_')}
+    assert jobs, name
+    for job in jobs.values():
+      assert _positive(job['vs_bare_docs_per_s'])
+      assert _positive(job['vs_bare_cpu_ms'])
+      # same documents, same weights: the job's entities are bare gliner's
+      assert job['entities'] == run['bare']['entities'], (name, job)
