@@ -281,3 +281,18 @@ def write_parquet(corpus: Corpus, path: Path, row_group_size: int = 8) -> Path:
   pq.write_table(pa.table({'id': corpus.ids, 'text': corpus.texts}), path,
                  row_group_size=row_group_size)
   return path
+
+
+def many_labels(n: int) -> List[str]:
+  """`n` distinct plausible entity-type labels (deterministic)."""
+  heads = ('person', 'organization', 'location', 'event', 'product', 'work',
+           'disease', 'chemical', 'software', 'algorithm', 'field', 'award',
+           'language', 'country', 'city', 'company', 'team', 'vehicle',
+           'instrument', 'species')
+  mods = ('', 'famous ', 'historical ', 'modern ', 'local ', 'foreign ',
+          'public ', 'private ', 'scientific ', 'fictional ', 'major ',
+          'minor ', 'early ', 'late ', 'national ', 'regional ', 'small ',
+          'large ', 'new ', 'old ', 'rare ', 'common ', 'digital ', 'musical ',
+          'medical ')
+  out = [f'{m}{h}' for m in mods for h in heads]
+  return out[:n]

@@ -33,7 +33,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, Sequence
 
 from bench import corpora
 from bench import models as bench_models
@@ -45,21 +45,6 @@ MP_FLAGS = ('--direct_running_mode=multi_processing', '--direct_num_workers=2')
 
 def log(message: str) -> None:
   print(message, file=sys.stderr, flush=True)
-
-
-def many_labels(n: int) -> List[str]:
-  """`n` distinct plausible entity-type labels (deterministic)."""
-  heads = ('person', 'organization', 'location', 'event', 'product', 'work',
-           'disease', 'chemical', 'software', 'algorithm', 'field', 'award',
-           'language', 'country', 'city', 'company', 'team', 'vehicle',
-           'instrument', 'species')
-  mods = ('', 'famous ', 'historical ', 'modern ', 'local ', 'foreign ',
-          'public ', 'private ', 'scientific ', 'fictional ', 'major ',
-          'minor ', 'early ', 'late ', 'national ', 'regional ', 'small ',
-          'large ', 'new ', 'old ', 'rare ', 'common ', 'digital ', 'musical ',
-          'medical ')
-  out = [f'{m}{h}' for m in mods for h in heads]
-  return out[:n]
 
 
 def bare(model, texts: Sequence[str], labels: Sequence[str], threshold: float,
@@ -191,7 +176,7 @@ def main(args, results: Dict[str, Any]) -> None:
             modes)
     if args.bi or args.bi_only:
       model_dir = bench_models.model_dir(bench_models.BI_PROXY, args.cache_dir)
-      labels = many_labels(20 if smoke else args.bi_labels)
+      labels = corpora.many_labels(20 if smoke else args.bi_labels)
       corpus = corpora.uniform_corpus(sentences, 8 if smoke else 400,
                                       40 if smoke else 220, seed=7)
       runs[f'bi-encoder/{len(labels)}-labels'] = scenario(

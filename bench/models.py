@@ -87,36 +87,57 @@ def proxy_encoder_config(vocab_size: int) -> dict:
 PROXY_POSITIVE_RATE = {'markerV0': 2e-3, 'token_level': 0.3}
 
 
-def calibrate_scores(model) -> None:
+def calibrate_scores(model, labels=None, rate=None) -> None:
   """Rescale the proxy's last layer so its logits are ~N(0, 1) shifted to put
-  `PROXY_POSITIVE_RATE` of them above 0 (span models: a constant label
-  vector, so each logit is one projection of the span representation)."""
+  `rate` (default `PROXY_POSITIVE_RATE`) of them above 0.
+
+  Span models without `labels`: a constant label vector, so each logit is
+  one projection of the span representation (what the committed proxy
+  uses). With `labels` (the bi-encoder): scores keep depending on the label
+  -- with hundreds of labels a label-independent score would send every
+  passing span to the decoder once per label -- and one coordinate of the
+  span and label vectors carries a constant, which is the shift."""
   import torch
   from bench.tiny_models import _training_text
   text = ' '.join(_training_text())[:200_000].split()
   texts = [' '.join(text[i:i + 200]) for i in range(0, 200 * 24, 200)]
-  labels = ['person', 'organization', 'location', 'field of study',
-            'algorithm']
   span_mode = model.config.span_mode
+  rate = rate or PROXY_POSITIVE_RATE[span_mode]
+  per_label = labels is not None
+  labels = labels or ['person', 'organization', 'location', 'field of study',
+                      'algorithm']
   with torch.no_grad():
+    unit = None
     if span_mode == 'markerV0':
       head = model.model.prompt_rep_layer[3]
-      unit = torch.ones_like(head.bias) / head.bias.numel() ** 0.5
-      head.weight.zero_()
-      head.bias.copy_(unit)
       last = model.model.span_rep_layer.span_rep_layer.out_project[3]
+      if per_label:
+        head.weight[0].zero_()
+        head.bias[0] = 1.0
+        last.weight[0].zero_()
+      else:
+        unit = torch.ones_like(head.bias) / head.bias.numel() ** 0.5
+        head.weight.zero_()
+        head.bias.copy_(unit)
     else:
       last = model.model.scorer.out_mlp[3]
-      unit = None
-    last.bias.zero_()
+    if not per_label:
+      last.bias.zero_()
+    else:
+      last.bias[0] = 0.0
     prepared = model.prepare_batch(texts, labels)
     batch = model.collate_batch(prepared['input_x'], prepared['entity_types'])
     logits = model.run_batch(batch)[0].flatten().float()
     scale = 1.0 / float(logits.std())
-    cut = float(torch.quantile(logits[:100_000] if logits.numel() > 100_000
-                               else logits, 1 - PROXY_POSITIVE_RATE[span_mode]))
-    last.weight.mul_(scale)
+    sample = logits[:4_000_000]
+    cut = float(torch.quantile(sample, 1 - rate))
     shift = -cut * scale
+    if per_label and span_mode == 'markerV0':
+      last.weight[1:].mul_(scale)
+      last.bias[1:].mul_(scale)
+      last.bias[0] = shift
+      return
+    last.weight.mul_(scale)
     if unit is None:
       last.bias.fill_(shift)
     else:
@@ -202,7 +223,11 @@ def build_bi_encoder(out_dir: Path, span_mode: str = 'markerV0',
       model = GLiNER.from_config(config, backbone_from_pretrained=True,
                                  local_files_only=True)
       model.config.model_name = 'random-bi-proxy-1x32'
-      calibrate_scores(model)
+      # label-dependent scores, as many candidate spans per document with
+      # hundreds of labels as the proxy has with five
+      from bench.corpora import many_labels
+      calibrate_scores(model, labels=many_labels(100),
+                       rate=PROXY_POSITIVE_RATE[span_mode] * 5 / 500)
       model.save_pretrained(out_dir)
   finally:
     hf_logging.set_verbosity(verbosity)
@@ -224,7 +249,7 @@ def model_dir(spec: ModelSpec, cache_dir: Optional[Path] = None) -> Path:
         hidden_size=32, name='random-proxy-1x32',
         calibrate=calibrate_scores, rnn_layers=0))
   if spec.kind == 'bi':
-    target = cache_dir / f'bi-proxy-v{PROXY_VERSION + 1}-{spec.span_mode}'
+    target = cache_dir / f'bi-proxy-v{PROXY_VERSION + 2}-{spec.span_mode}'
     return build_once(target, lambda d: build_bi_encoder(d, spec.span_mode))
   if spec.kind == 'tiny':
     from bench.tiny_models import tiny_model_dir

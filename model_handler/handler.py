@@ -19,6 +19,8 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import logging
+import os
+import threading
 import time
 from collections import defaultdict, deque
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -69,6 +71,23 @@ def labels_argument(labels):
   return dict(labels)
 
 
+_FORWARD = {'pid': None, 'executor': None}
+_FORWARD_LOCK = threading.Lock()
+
+
+def forward_thread() -> concurrent.futures.ThreadPoolExecutor:
+  """The process's one device thread: every handler (both RunInference
+  stages, every bundle) queues its forward passes on it, so the device runs
+  one batch at a time and no run leaves a thread behind. A forked child
+  gets its own (the parent's thread does not exist there)."""
+  with _FORWARD_LOCK:
+    if _FORWARD['pid'] != os.getpid():
+      _FORWARD['executor'] = concurrent.futures.ThreadPoolExecutor(
+          max_workers=1, thread_name_prefix='gliner-forward')
+      _FORWARD['pid'] = os.getpid()
+    return _FORWARD['executor']
+
+
 class GlinerModelHandler(ModelHandler[ModelCall, PredictionResult, Any]):
   """Loads one GLiNER model per worker process and runs prompted windows."""
 
@@ -106,15 +125,13 @@ class GlinerModelHandler(ModelHandler[ModelCall, PredictionResult, Any]):
     self._trust_remote_code = trust_remote_code
     self._quantize = quantize
     self._metrics = None
-    self._device_thread = None
     self._labels = None
     self._prepared_ok: Dict[int, bool] = {}
 
   def __getstate__(self):
     # per-process state (a thread, cached embeddings) is never shipped
     state = dict(self.__dict__)
-    state.update(_metrics=None, _device_thread=None, _labels=None,
-                 _prepared_ok={})
+    state.update(_metrics=None, _labels=None, _prepared_ok={})
     return state
 
   def load_model(self):
@@ -195,10 +212,7 @@ class GlinerModelHandler(ModelHandler[ModelCall, PredictionResult, Any]):
       yield self._finish(model, *pending.popleft())
 
   def _forward_thread(self) -> concurrent.futures.ThreadPoolExecutor:
-    if self._device_thread is None:
-      self._device_thread = concurrent.futures.ThreadPoolExecutor(
-          max_workers=1, thread_name_prefix='gliner-forward')
-    return self._device_thread
+    return forward_thread()
 
   def _launch(self, model, group: Sequence[ModelCall]):
     """Stack `group` here and queue its forward pass on the device thread;

@@ -183,12 +183,19 @@ def test_streaming_benchmark_smoke(tmp_path, model_cache):
 def test_host_work_benchmark_smoke(tmp_path, model_cache):
   """`python -m bench --proxy --bi` at smoke size: bare gliner and the job
   (in process and with two worker processes) on the proxy and the
-  bi-encoder, with ratios; the job finds what bare gliner finds."""
-  from bench.cli import main
+  bi-encoder, with ratios; the job finds what bare gliner finds. Run as
+  users run it, in its own process: in this one, a later test that forks
+  and interrupts itself (test_commit_protocol) saw its SIGINT go unhandled
+  once this had run in-process (cause not found; recorded in the notes)."""
+  import sys
   out = tmp_path / 'proxy.json'
-  assert main(['--proxy', '--bi', '--smoke', '--out', str(out),
-               '--cache_dir', str(model_cache),
-               '--workdir', str(tmp_path / 'work')]) == 0
+  done = subprocess.run(
+      [sys.executable, '-m', 'bench', '--proxy', '--bi', '--smoke', '--out',
+       str(out), '--cache_dir', str(model_cache), '--workdir',
+       str(tmp_path / 'work')], capture_output=True, text=True, timeout=900,
+      cwd=REPO,
+      check=False)
+  assert done.returncode == 0, done.stderr[-3000:]
   data = json.loads(out.read_text())
   assert set(data['runs']) == {'proxy/uniform', 'proxy/mixed',
                                'bi-encoder/20-labels'}
