@@ -126,6 +126,12 @@ def commit_in_child(output: Path, scenario: Scenario, at, signum,
   pid = os.fork()
   if pid == 0:  # the child: never returns into pytest
     code = 0
+    # The child stands in for a fresh job process: Python's own Ctrl-C
+    # handler, nothing blocked -- whatever an earlier test left in this
+    # process (a full-suite run once left SIGINT unhandled here).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
     try:
       lease.acquire(str(output), 'r2')  # the killed launcher's stale lease
       trace = [] if trace_file else None
