@@ -129,9 +129,15 @@ class LabelEmbeddings:
 
 
 def forward(model, batch: Dict[str, Any], threshold: float,
-            label_embeds=None):
-  """The network alone on a stacked batch; outputs moved to the CPU."""
+            label_embeds=None, threads: int = 0):
+  """The network alone on a stacked batch; outputs moved to the CPU.
+
+  `threads`: the caller's torch thread count -- OpenMP keeps it per thread,
+  so the device thread would otherwise ignore `--torch_threads` (and
+  oversubscribe the cores of a multi-process worker)."""
   import torch
+  if threads and torch.get_num_threads() != threads:
+    torch.set_num_threads(threads)
   extra = {} if label_embeds is None else {'labels_embeds': label_embeds}
   with torch.inference_mode():
     output = model.model(**batch, threshold=threshold, **extra)

@@ -224,8 +224,10 @@ class GlinerModelHandler(ModelHandler[ModelCall, PredictionResult, Any]):
       failed = concurrent.futures.Future()
       failed.set_exception(exc)
       return failed
+    import torch
     return self._forward_thread().submit(batching.forward, model, stacked,
-                                 group[0].threshold, label_embeds)
+                                         group[0].threshold, label_embeds,
+                                         torch.get_num_threads())
 
   def _stack(self, model, group: Sequence[ModelCall]):
     processor = model.data_processor
