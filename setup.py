@@ -35,8 +35,12 @@ setup(
     ],
     extras_require={
         'iceberg': ['pyiceberg[sql-sqlite]>=0.9'],
+        # Run report pages and benchmark / quality charts: launcher-side only,
+        # kept out of the worker image.
+        'report': ['matplotlib>=3.8'],
         'test': ['pytest>=8', 'gcp-storage-emulator>=2024.8', 'ruff>=0.6',
-                 'hypothesis>=6.100', 'pyiceberg[sql-sqlite]>=0.9'],
+                 'hypothesis>=6.100', 'pyiceberg[sql-sqlite]>=0.9',
+                 'matplotlib>=3.8', 'duckdb>=1.0'],
     },
     entry_points={'console_scripts': ['gliner-beam=pipeline.run:main']},
 )

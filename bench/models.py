@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 # $BENCH_MINILM_DIR: the same model elsewhere (a copy while the working tree's
 # is being rebuilt; the GPU machine, where the tree travels without it).
 MINILM_DIR = Path(os.environ.get('BENCH_MINILM_DIR') or
-                  REPO / 'models' / 'gliner-minilm-demo')
+                  REPO / 'models' / 'gliner-multitask-minilm-l6')
 BASE_VERSION = 1  # bump when the base-shaped recipe changes
 
 

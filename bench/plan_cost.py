@@ -52,7 +52,7 @@ def main(argv=None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--reps', type=int, default=3)
   parser.add_argument('--model', default=str(REPO / 'models' /
-                                             'gliner-minilm-demo'))
+                                             'gliner-multitask-minilm-l6'))
   args = parser.parse_args(argv)
   sentences = corpora.read_sentences()
   for corpus in (corpora.uniform_corpus(sentences, 1536, 200),

@@ -31,7 +31,7 @@ from bench.pubsub_emulator import wait_for
 from pipeline.readers import window_files
 
 REPO = Path(__file__).resolve().parent.parent
-MODEL = REPO / 'models' / 'gliner-minilm-demo'
+MODEL = REPO / 'models' / 'gliner-multitask-minilm-l6'
 MALFORMED = [b'{"id": "bad-json", ', b'\xff\xfe not utf-8', b'{"id": "no-text"}']
 
 

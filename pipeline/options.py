@@ -11,7 +11,7 @@ from pathlib import Path
 from apache_beam.options.pipeline_options import PipelineOptions
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = str(REPO_ROOT / 'models' / 'gliner-minilm-demo')
+DEFAULT_MODEL = str(REPO_ROOT / 'models' / 'gliner-multitask-minilm-l6')
 
 
 # Beam's GoogleCloudOptions already owns `--labels` (Dataflow job labels), so

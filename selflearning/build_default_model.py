@@ -12,7 +12,7 @@ held out for measuring is listed there and in docs/MODEL_CARD.md.
 
     python -m selflearning.build_default_model \\
         --squad_dir ../shared/data/squad --fewrel_dir ../shared/data/fewrel \\
-        --out models/gliner-minilm-demo                 # CPU, deterministic
+        --out models/gliner-multitask-minilm-l6                 # CPU, deterministic
     python -m selflearning.build_default_model ... --dump_examples ex.jsonl.gz
     python -m selflearning.build_default_model --examples ex.jsonl.gz \\
         --backbone DIR --device cuda --steps 6000 --batch-size 32 --out DIR
@@ -192,7 +192,7 @@ def arg_parser():
       prog='python -m selflearning.build_default_model',
       description='Build the embedded multi-task GLiNER model (offline).',
       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-  ap.add_argument('--out', default=str(REPO / 'models' / 'gliner-minilm-demo'))
+  ap.add_argument('--out', default=str(REPO / 'models' / 'gliner-multitask-minilm-l6'))
   ap.add_argument('--squad_dir', default=None,
                   help='SQuAD 2.0 directory, read in place')
   ap.add_argument('--fewrel_dir', default=None,

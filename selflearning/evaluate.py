@@ -2,7 +2,7 @@
 
     python -m selflearning.evaluate \\
         --gold ../shared/data/crossner/ai/test.txt --format conll \\
-        --model models/gliner-minilm-demo --report ai.json
+        --model models/gliner-multitask-minilm-l6 --report ai.json
 
 Gold documents (CoNLL/BIO sentences, or JSONL/Parquet records with character
 spans) are fed to the same `EnrichDocuments` transform the batch and streaming

@@ -1,6 +1,6 @@
 """Score every task of a model through the job, on data it was not trained on.
 
-    python -m selflearning.evaluate_tasks --model models/gliner-minilm-demo \\
+    python -m selflearning.evaluate_tasks --model models/gliner-multitask-minilm-l6 \\
         --crossner_dir ../shared/data/crossner --squad_dir ../shared/data/squad \\
         --fewrel_dir ../shared/data/fewrel --report quality.json
 

@@ -66,7 +66,7 @@ FINDINGS = """## What made self-learning gain, and what limits it
 def arg_parser():
   ap = argparse.ArgumentParser(prog='python -m selflearning.experiment',
                                description=__doc__.split('\n')[0])
-  ap.add_argument('--base', default=str(REPO / 'models' / 'gliner-minilm-demo'))
+  ap.add_argument('--base', default=str(REPO / 'models' / 'gliner-multitask-minilm-l6'))
   ap.add_argument('--crossner_dir', '--crossner', default=None,
                   help='CrossNER directory (<domain>/test.txt, dev.txt), read '
                   'in place, e.g. ../shared/data/crossner (required)')

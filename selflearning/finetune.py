@@ -1,6 +1,6 @@
 """Fine-tune a GLiNER checkpoint on gliner-format training examples.
 
-    python -m selflearning.finetune --base models/gliner-minilm-demo \\
+    python -m selflearning.finetune --base models/gliner-multitask-minilm-l6 \\
         --train 'out/pl/examples*.jsonl' --out models/tuned --steps 100 \\
         --lr_encoder 1e-5 --lr_others 5e-5 --label_smoothing 0.1
 

@@ -2,7 +2,7 @@
 training examples from the confident predictions.
 
     python -m selflearning.pseudo_label --input 'corpus/*.parquet' \\
-        --output out/pl --model models/gliner-minilm-demo \\
+        --output out/pl --model models/gliner-multitask-minilm-l6 \\
         --labels person,organization --min_score 0.6
 
 A Beam job built on the same `EnrichDocuments` transform as the enrichment

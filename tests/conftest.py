@@ -21,7 +21,7 @@ import pytest  # noqa: E402
 from bench.tiny_models import tiny_model_dir  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = REPO / 'models' / 'gliner-minilm-demo'
+DEFAULT_MODEL = REPO / 'models' / 'gliner-multitask-minilm-l6'
 SAMPLE_DIR = REPO / 'data' / 'sample'
 CROSSNER = REPO.parent / 'shared' / 'data' / 'crossner'
 

@@ -27,7 +27,7 @@ def tiny_backbone(path: Path) -> Path:
   """A 1-layer random BERT with the default model's (BERT) tokenizer."""
   import torch
   from transformers import BertConfig, BertModel
-  model_dir = REPO / 'models' / 'gliner-minilm-demo'
+  model_dir = REPO / 'models' / 'gliner-multitask-minilm-l6'
   path.mkdir(parents=True)
   for name in ('tokenizer.json', 'tokenizer_config.json'):
     shutil.copy(model_dir / name, path / name)

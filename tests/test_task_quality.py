@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope='module')
 def args():
   return argparse.Namespace(
-      model=str(REPO / 'models' / 'gliner-minilm-demo'),
+      model=str(REPO / 'models' / 'gliner-multitask-minilm-l6'),
       crossner_dir=str(SHARED / 'crossner'), squad_dir=str(SHARED / 'squad'),
       fewrel_dir=str(SHARED / 'fewrel'), ner_sentences=40, ner_threshold=0.5,
       qa_paragraphs=6, re_per_type=6, re_ner_threshold=0.3,

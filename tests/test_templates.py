@@ -147,7 +147,7 @@ def test_regexes_accept_the_default(params, name, default):
     ('input', ['gs://b/docs/*.parquet'], ['data/*.parquet', 'gs://']),
     ('output', ['gs://b/out', 'gs://b'], ['out/', '/tmp/out']),
     ('model', ['gs://b/models/m', 'knowledgator/gliner-multitask-large-v0.5',
-               '/template/models/gliner-minilm-demo'], ['', 'gs://']),
+               '/template/models/gliner-multitask-minilm-l6'], ['', 'gs://']),
     ('input_subscription', ['projects/p/subscriptions/s'],
      ['projects/p/topics/t', 's']),
     ('output_topic', ['projects/p/topics/t'], ['projects/p/subscriptions/s']),
