@@ -197,9 +197,9 @@ class DeadLetter:
 
 @dataclass(frozen=True)
 class Relation:
-  source: Entity
+  head: Entity
   relation: str
-  target: Entity  # label: the stage-1 label of the same span, or ''
+  tail: Entity  # label: the stage-1 label of the same span, or ''
   score: float
 
 

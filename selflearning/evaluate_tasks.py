@@ -13,7 +13,7 @@ user would, and the task's own table rows are scored:
 * ner: exact span F1 per CrossNER domain (zero-shot; `selflearning.evaluate`);
 * qa: SQuAD exact match and F1 (answerable, unanswerable, all) and the
   never-answer baseline, at several thresholds from one low-threshold run;
-* relations: triple (source text, relation, target text) P/R/F1 on held-out
+* relations: triple (head text, relation, tail text) P/R/F1 on held-out
   sentences of trained relation types and on never-trained types;
 * classification: accuracy on held-out FewRel types, held-out SQuAD topics
   and CrossNER domains;
@@ -170,7 +170,7 @@ def relation_rows(items, limit_per_type: int) -> Tuple[List[Row], Dict]:
 
 
 def eval_relations(args, thresholds=(0.1, 0.2, 0.3, 0.4, 0.5)) -> Dict:
-  """P/R/F1 of (source, relation, target) triples; one run at the lowest
+  """P/R/F1 of (head, relation, tail) triples; one run at the lowest
   relation threshold, scored at each threshold from the rows' scores."""
   from model_handler.tasks.relations import RelationsTask
   by_type = data.fewrel_sentences(args.fewrel_dir)
@@ -189,7 +189,7 @@ def eval_relations(args, thresholds=(0.1, 0.2, 0.3, 0.4, 0.5)) -> Dict:
       tp = fp = fn = 0
       for doc_id, sent in gold.items():
         want = {(sent.head_text, sent.relation, sent.tail_text)}
-        got = {(r['source_text'], r['relation'], r['target_text'])
+        got = {(r['head_text'], r['relation'], r['tail_text'])
                for r in out[doc_id] if r['score'] >= threshold}
         tp += len(want & got)
         fp += len(got - want)

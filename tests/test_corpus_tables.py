@@ -30,9 +30,9 @@ def ent(text, label, score):
   return Entity(0, len(text), text, label, score)
 
 
-def rel(source, relation, target, score):
-  return Relation(ent(source, 'person', score), relation,
-                  ent(target, 'location', score), score)
+def rel(head, relation, tail, score):
+  return Relation(ent(head, 'person', score), relation,
+                  ent(tail, 'location', score), score)
 
 
 def doc(record_key, doc_id, ner=None, relations=None):
@@ -108,7 +108,7 @@ def entity_key(row):
 
 
 def triple_key(row):
-  return (row['source'], row['relation'], row['target'], row['count'],
+  return (row['head'], row['relation'], row['tail'], row['count'],
           row['documents'], round(row['mean_score'], 9))
 
 

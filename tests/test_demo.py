@@ -28,6 +28,6 @@ def test_demo_tasks_fill_every_table(tmp_path):
       'entities': ('start', 'end', 'text'), 'answers': ('start', 'end', 'answer'),
       'summaries': ('start', 'end', 'text'),
       'extractions': ('start', 'end', 'text'),
-      'relations': ('target_start', 'target_end', 'target_text')}.items():
+      'relations': ('tail_start', 'tail_end', 'tail_text')}.items():
     for row in read_table(tmp_path / 'out', table).to_pylist():
       assert texts[row['doc_id']][row[start]:row[end]] == row[text]

@@ -85,10 +85,10 @@ def test_every_task_table_is_written_with_its_schema(all_tasks_run):
                       ('answers', ('start', 'end', 'answer')),
                       ('summaries', ('start', 'end', 'text')),
                       ('extractions', ('start', 'end', 'text')),
-                      ('relations', ('source_start', 'source_end',
-                                     'source_text')),
-                      ('relations', ('target_start', 'target_end',
-                                     'target_text'))):
+                      ('relations', ('head_start', 'head_end',
+                                     'head_text')),
+                      ('relations', ('tail_start', 'tail_end',
+                                     'tail_text'))):
     rows = read_table(all_tasks_run, table).to_pylist()
     assert rows, f'{table} is empty: nothing was checked'
     for row in rows:
@@ -152,28 +152,28 @@ def test_relations_equal_reference_two_stage(all_tasks_run, reference):
   for doc_id, text in zip(IDS, TEXTS):
     stage1 = reference.inference([text], spec['entity_labels'],
                                  threshold=spec['ner_threshold'])[0]
-    sources = list(dict.fromkeys(e['text'] for e in stage1))
-    labels = [relations.relation_label(s, r) for r in spec['relations']
-              for s in sources]
+    heads = list(dict.fromkeys(e['text'] for e in stage1))
+    labels = [relations.relation_label(h, r) for r in spec['relations']
+              for h in heads]
     want = []
     if labels:
       preds = reference.inference([relations.PREFIX + text], labels,
                                   threshold=spec['relation_threshold'])[0]
       for start, end, label, score in shifted(preds, relations.PREFIX):
-        source, _, relation = label.rpartition(' <> ')
-        want.append((source, relation, start, end, score))
-    got = [(r['source_text'], r['relation'], r['target_start'],
-            r['target_end'], r['score']) for r in rows if r['doc_id'] == doc_id]
+        head, _, relation = label.rpartition(' <> ')
+        want.append((head, relation, start, end, score))
+    got = [(r['head_text'], r['relation'], r['tail_start'],
+            r['tail_end'], r['score']) for r in rows if r['doc_id'] == doc_id]
     assert sorted(g[:-1] for g in got) == sorted(w[:-1] for w in want)
     compared += len(got)
     for g in got:
       match = [w for w in want if w[:-1] == g[:-1]]
       assert abs(match[0][-1] - g[-1]) < 1e-4
-    # Source offsets point at the stage-1 entity; target labels come from it.
+    # Head offsets point at the stage-1 entity; tail labels come from it.
     for row in (r for r in rows if r['doc_id'] == doc_id):
-      first = next(e for e in stage1 if e['text'] == row['source_text'])
-      assert (row['source_start'], row['source_end'],
-              row['source_label']) == (first['start'], first['end'],
+      first = next(e for e in stage1 if e['text'] == row['head_text'])
+      assert (row['head_start'], row['head_end'],
+              row['head_label']) == (first['start'], first['end'],
                                        first['label'])
   assert compared, 'no relation found: comparison is empty'
 

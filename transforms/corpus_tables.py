@@ -2,8 +2,8 @@
 
 `entity_index`: one row per normalised (entity text, label) with its
 mentions, the distinct documents it occurs in, its mean score and a few
-example document ids. `relation_triples`: one row per normalised (source,
-relation, target) with its count, documents and mean score. Every string of
+example document ids. `relation_triples`: one row per normalised (head,
+relation, tail) with its count, documents and mean score. Every string of
 a key goes through `common.normalise.normalise_text` (NFKC, case fold,
 whitespace collapsed), so "Paris", "PARIS" and "Ｐａｒｉｓ" are one row;
 configured names (label, relation) follow the same rule, so they may differ
@@ -52,9 +52,11 @@ ENTITY_INDEX = pa.schema([
 ])
 
 RELATION_TRIPLES = pa.schema([
-    pa.field('source', pa.string(), nullable=False),
+    # The head and tail entities of the triple (`source`, in every other
+    # table, is the input row: the triple's ends are named apart from it).
+    pa.field('head', pa.string(), nullable=False),
     pa.field('relation', pa.string(), nullable=False),
-    pa.field('target', pa.string(), nullable=False),
+    pa.field('tail', pa.string(), nullable=False),
     pa.field('count', pa.int64(), nullable=False),
     pa.field('documents', pa.int64(), nullable=False),
     pa.field('mean_score', pa.float64(), nullable=False),
@@ -190,13 +192,13 @@ def entity_sightings(doc: EnrichedDocument,
 def relation_sightings(
     doc: EnrichedDocument,
     task_name: str) -> Iterator[Tuple[TripleKey, Sighting]]:
-  """(source, relation, target), each normalised -> sighting, per relation
-  of the document's `task_name` output; blank sources/targets are skipped."""
+  """(head, relation, tail), each normalised -> sighting, per relation
+  of the document's `task_name` output; blank heads/tails are skipped."""
   for relation in doc.outputs.get(task_name, ()):
-    source = key_text(relation.source.text)
-    target = key_text(relation.target.text)
-    if source and target:
-      yield ((source, key_text(relation.relation), target),
+    head = key_text(relation.head.text)
+    tail = key_text(relation.tail.text)
+    if head and tail:
+      yield ((head, key_text(relation.relation), tail),
              Sighting(doc.record_key, writable(doc.doc_id), relation.score))
 
 
@@ -216,11 +218,11 @@ def entity_index_row(key: EntityKey, summary: Summary,
 
 def relation_triple_row(key: TripleKey, summary: Summary,
                         lineage: Lineage) -> Dict[str, Any]:
-  source, relation, target = key
+  head, relation, tail = key
   return {
-      'source': source,
+      'head': head,
       'relation': relation,
-      'target': target,
+      'tail': tail,
       'count': summary.mentions,
       'documents': summary.documents,
       'mean_score': summary.mean_score,

@@ -1,9 +1,9 @@
 """Relation extraction, two stages as the multi-task models were trained.
 
 Stage 1 is NER on the window. Stage 2 prompts the window with the relation
-instruction and one label per (source entity, relation): `"{source} <>
-{relation}"`; each span found is a relation target. Labels are ordered by
-relation, then by the source's first occurrence (the reference iterated a
+instruction and one label per (head entity, relation): `"{head} <>
+{relation}"`; each span found is the tail of a relation. Labels are ordered by
+relation, then by the head's first occurrence (the reference iterated a
 set, so its order changed between runs), and split into chunks that fit the
 encoder together with the window.
 """
@@ -24,8 +24,8 @@ PREFIX = INSTRUCTION + PROMPT_JOIN
 SEPARATOR = ' <> '
 
 
-def relation_label(source: str, relation: str) -> str:
-  return f'{source}{SEPARATOR}{relation}'
+def relation_label(head: str, relation: str) -> str:
+  return f'{head}{SEPARATOR}{relation}'
 
 
 @dataclass(frozen=True)
@@ -47,16 +47,16 @@ class RelationsTask(Task):
   }
   table = 'relations'
   columns = (
-      pa.field('source_text', pa.string(), nullable=False),
-      pa.field('source_start', pa.int64(), nullable=False),
-      pa.field('source_end', pa.int64(), nullable=False),
-      pa.field('source_label', pa.string(), nullable=False),
+      pa.field('head_text', pa.string(), nullable=False),
+      pa.field('head_start', pa.int64(), nullable=False),
+      pa.field('head_end', pa.int64(), nullable=False),
+      pa.field('head_label', pa.string(), nullable=False),
       pa.field('relation', pa.string(), nullable=False),
-      pa.field('target_text', pa.string(), nullable=False),
-      pa.field('target_start', pa.int64(), nullable=False),
-      pa.field('target_end', pa.int64(), nullable=False),
-      # The stage-1 label of the target span; null when stage 1 missed it.
-      pa.field('target_label', pa.string(), nullable=True),
+      pa.field('tail_text', pa.string(), nullable=False),
+      pa.field('tail_start', pa.int64(), nullable=False),
+      pa.field('tail_end', pa.int64(), nullable=False),
+      # The stage-1 label of the tail span; null when stage 1 missed it.
+      pa.field('tail_label', pa.string(), nullable=True),
       pa.field('score', pa.float64(), nullable=False),
   )
 
@@ -80,12 +80,12 @@ class RelationsTask(Task):
                                                           List[str]]:
     """Stage-2 prompts for one window from its stage-1 entities, in label
     chunks for which `fits(labels)` holds; also the labels that fit nowhere."""
-    sources: List[str] = []
+    heads: List[str] = []
     for span in text_spans(stage1):
-      if span.text not in sources:
-        sources.append(span.text)
-    labels = [(relation_label(s, r), relation_label(s, r))
-              for r in self.relations for s in sources]
+      if span.text not in heads:
+        heads.append(span.text)
+    labels = [(relation_label(h, r), relation_label(h, r))
+              for r in self.relations for h in heads]
     chunks: List[List[Label]] = []
     too_long: List[str] = []
     for label in labels:
@@ -104,17 +104,17 @@ class RelationsTask(Task):
               n_windows: int) -> Tuple[Relation, ...]:
     stage1 = [r for r in results if r.call.stage == 1]
     stage2 = [r for r in results if r.call.stage == 2]
-    # Stage-1 label of each document span, for the target's label.
+    # Stage-1 label of each document span, for the tail's label.
     span_labels: Dict[Tuple[int, int], str] = {}
     for result in stage1:
       for entity in owned_document_spans(result):
         span_labels.setdefault((entity.start, entity.end), entity.label)
-    # First occurrence of each source text in each window, document offsets.
-    sources: Dict[Tuple[int, str], Entity] = {}
+    # First occurrence of each head text in each window, document offsets.
+    heads: Dict[Tuple[int, str], Entity] = {}
     for result in stage1:
       window = result.call.window
       for span in text_spans(result):
-        sources.setdefault(
+        heads.setdefault(
             (window.index, span.text),
             Entity(window.char_start + span.start,
                    window.char_start + span.end, span.text, span.label,
@@ -122,31 +122,31 @@ class RelationsTask(Task):
     relations = []
     for result in stage2:
       window = result.call.window
-      for target in owned_document_spans(result):
-        source_text, _, relation = target.label.rpartition(SEPARATOR)
-        source = sources.get((window.index, source_text))
-        if source is None:
-          continue  # cannot happen: labels are built from these sources
+      for tail in owned_document_spans(result):
+        head_text, _, relation = tail.label.rpartition(SEPARATOR)
+        head = heads.get((window.index, head_text))
+        if head is None:
+          continue  # cannot happen: labels are built from these heads
         relations.append(
             Relation(
-                source, relation,
-                Entity(target.start, target.end, target.text,
-                       span_labels.get((target.start, target.end), ''),
-                       target.score), target.score))
-    relations.sort(key=lambda r: (r.source.start, r.relation, r.target.start,
-                                  r.target.end))
+                head, relation,
+                Entity(tail.start, tail.end, tail.text,
+                       span_labels.get((tail.start, tail.end), ''),
+                       tail.score), tail.score))
+    relations.sort(key=lambda r: (r.head.start, r.relation, r.tail.start,
+                                  r.tail.end))
     return tuple(relations)
 
   def row_columns(self, record: Relation):
     return {
-        'source_text': record.source.text,
-        'source_start': record.source.start,
-        'source_end': record.source.end,
-        'source_label': record.source.label,
+        'head_text': record.head.text,
+        'head_start': record.head.start,
+        'head_end': record.head.end,
+        'head_label': record.head.label,
         'relation': record.relation,
-        'target_text': record.target.text,
-        'target_start': record.target.start,
-        'target_end': record.target.end,
-        'target_label': record.target.label or None,
+        'tail_text': record.tail.text,
+        'tail_start': record.tail.start,
+        'tail_end': record.tail.end,
+        'tail_label': record.tail.label or None,
         'score': float(record.score),
     }
