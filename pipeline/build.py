@@ -166,7 +166,8 @@ def run_manifest(config: JobConfig, base_version: int = 0) -> RunManifest:
       partition=f'run={config.run_id}',
       base_version=base_version,
       operation=run_operation(config),
-      incremental_key=config.incremental_key if config.incremental else None)
+      incremental_key=config.incremental_key if config.incremental else None,
+      model_defaults=dict(config.model_defaults))
 
 
 def build_pipeline(pipeline: beam.Pipeline, config: JobConfig,

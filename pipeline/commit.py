@@ -88,6 +88,12 @@ class RunManifest:
   version: Optional[int] = None
   operation: str = 'append'
   incremental_key: Optional[str] = None
+  # Settings the tasks took from the checkpoint's task_defaults.json
+  # because the task file set none, e.g. {"qa.threshold": 0.2}.
+  model_defaults: Dict[str, float] = field(default_factory=dict)
+  # What the launcher that waited for the run measured (wall time, docs/s,
+  # windows, model calls, padding): shown on the run's report page.
+  measurements: Dict[str, object] = field(default_factory=dict)
 
   def to_json(self) -> str:
     return json.dumps(self.__dict__, indent=2, sort_keys=True) + '\n'

@@ -13,7 +13,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -24,7 +24,10 @@ from model_handler.tasks.base import plain_labels
 from pipeline.model_checks import check_device, check_model, check_prompts
 from pipeline.model_checks import model_prompt_tokens
 from pipeline.option_error import OptionError
-from pipeline.task_config import TaskSpecError, load_tasks
+from model_handler.task_defaults import TaskDefaults, TaskDefaultsError
+from model_handler.task_defaults import read_task_defaults
+from pipeline.task_config import TaskSpecError, parse_tasks_with_defaults
+from pipeline.task_config import read_task_document
 
 DEFAULT_LABELS = 'person,organization,location'
 
@@ -77,6 +80,10 @@ class JobConfig:
   num_shards: int = 1
   model_revision: Optional[str] = None
   trust_remote_code: bool = False
+  # Settings the tasks took from the checkpoint's task_defaults.json
+  # ('qa.threshold' -> 0.2), for the run manifest; the values themselves
+  # are in `tasks`, so the config hash follows them.
+  model_defaults: Tuple[Tuple[str, float], ...] = ()
 
   def task_config(self) -> dict:
     """What determines the extracted rows (not where or how fast)."""
@@ -225,8 +232,22 @@ def read_text(path: str) -> str:
     return handle.read().decode('utf-8')
 
 
-def resolve_tasks(opts) -> Tuple[Task, ...]:
-  """--tasks file, or one ner task from --labels and its shortcut flags."""
+def model_task_defaults(opts) -> TaskDefaults:
+  """The thresholds the checkpoint carries (model_handler.task_defaults);
+  a bad file is refused here, naming --model."""
+  try:
+    return read_task_defaults(opts.model, opts.model_revision)
+  except TaskDefaultsError as exc:
+    raise OptionError('--model', str(exc)) from exc
+
+
+def resolve_tasks(opts, defaults: Optional[TaskDefaults] = None
+                  ) -> Tuple[Tuple[Task, ...], Dict[str, float]]:
+  """--tasks file, or one ner task from --labels and its shortcut flags;
+  keys they leave out come from the model's `defaults`, then the built-in
+  ones. Also returns what was taken from the model ('ner.threshold': 0.3).
+  """
+  defaults = defaults or TaskDefaults()
   shortcut_flags = {
       '--labels': opts.entity_labels is not None,
       '--threshold': opts.threshold is not None,
@@ -244,7 +265,8 @@ def resolve_tasks(opts) -> Tuple[Task, ...]:
     except Exception as exc:  # pylint: disable=broad-except
       raise OptionError('--tasks', f'cannot read {opts.tasks}: {exc}')
     try:
-      return load_tasks(text)
+      return parse_tasks_with_defaults(read_task_document(text),
+                                       defaults.tasks)
     except TaskSpecError as exc:
       raise OptionError('--tasks', str(exc)) from exc
   raw = DEFAULT_LABELS if opts.entity_labels is None else opts.entity_labels
@@ -255,14 +277,21 @@ def resolve_tasks(opts) -> Tuple[Task, ...]:
   if len(given) != len(labels):
     raise OptionError('--labels', 'a label is given twice: '
                       f'{", ".join(given)}')
-  threshold = 0.5 if opts.threshold is None else opts.threshold
+  taken = {}
+  if opts.threshold is not None:
+    threshold = opts.threshold
+  elif 'threshold' in defaults.for_task(NerTask.name):
+    threshold = taken['ner.threshold'] = defaults.for_task(
+        NerTask.name)['threshold']
+  else:
+    threshold = NerTask.threshold
   if not 0.0 <= threshold <= 1.0:
     raise OptionError('--threshold', f'must be in [0, 1], got {threshold}')
   return (NerTask(
       labels=plain_labels(labels),
       threshold=float(threshold),
       flat_ner=not opts.nested_ner,
-      multi_label=bool(opts.multi_label)), )
+      multi_label=bool(opts.multi_label)), ), taken
 
 
 def _check_source(opts, streaming: bool) -> None:
@@ -359,7 +388,7 @@ def validate(opts, streaming: bool = False) -> JobConfig:
                       'reads each message once)')
   if streaming and opts.sink != 'parquet':
     raise OptionError('--sink', 'streaming writes Parquet window files')
-  tasks = resolve_tasks(opts)
+  tasks, taken = resolve_tasks(opts, model_task_defaults(opts))
   _check_settings(opts)
   check_device(opts)
   model_id, model_config = check_model(opts.model, opts.model_revision,
@@ -371,7 +400,7 @@ def validate(opts, streaming: bool = False) -> JobConfig:
   check_output(opts.output, opts.overwrite, opts.incremental, opts.run_id,
                streaming)
   return _job_config(opts, tasks, model_id, opts.run_id or new_run_id(),
-                     streaming)
+                     streaming, taken)
 
 
 def default_options(**values):
@@ -388,17 +417,27 @@ def default_options(**values):
   return opts
 
 
-def in_process_config(tasks: Tuple[Task, ...], output: str,
-                      **values) -> JobConfig:
+def in_process_config(tasks: Union[Tuple[Task, ...], Mapping[str, Any]],
+                      output: str, **values) -> JobConfig:
   """A JobConfig for tools that feed `EnrichDocuments` themselves
   (evaluation, pseudo-labelling, benchmarks): the job's option defaults and
-  checks, `values` on top, and `tasks` given directly; no source check."""
+  checks, `values` on top, and `tasks` given directly -- as Task objects
+  (used as they are), or as a task document (`{"qa": {"questions": [...]}}`,
+  a task file's content) whose missing keys come from the model's
+  task_defaults.json as in a job run; no source check."""
   opts = default_options(output=output, **values)
   _check_settings(opts)
+  taken: Dict[str, float] = {}
+  if isinstance(tasks, Mapping):
+    try:
+      tasks, taken = parse_tasks_with_defaults(
+          tasks, model_task_defaults(opts).tasks)
+    except TaskSpecError as exc:
+      raise OptionError('--tasks', str(exc)) from exc
   model_id, _ = check_model(opts.model, opts.model_revision,
                             opts.trust_remote_code)
   return _job_config(opts, tuple(tasks), model_id,
-                     opts.run_id or new_run_id(), streaming=False)
+                     opts.run_id or new_run_id(), False, taken)
 
 
 def quantize_suffix(quantize: str) -> str:
@@ -408,7 +447,9 @@ def quantize_suffix(quantize: str) -> str:
 
 
 def _job_config(opts, tasks: Tuple[Task, ...], model_id: str, run_id: str,
-                streaming: bool) -> JobConfig:
+                streaming: bool,
+                model_defaults: Optional[Dict[str, float]] = None
+                ) -> JobConfig:
   return JobConfig(
       input=opts.input,
       output=opts.output,
@@ -453,4 +494,5 @@ def _job_config(opts, tasks: Tuple[Task, ...], model_id: str, run_id: str,
       corpus_tables=not opts.no_corpus_tables,
       num_shards=opts.num_shards or default_shards(opts),
       model_revision=opts.model_revision,
-      trust_remote_code=bool(opts.trust_remote_code))
+      trust_remote_code=bool(opts.trust_remote_code),
+      model_defaults=tuple(sorted((model_defaults or {}).items())))

@@ -121,7 +121,9 @@ def add_job_arguments(parser, label_flags=(LABELS_FLAG, )):
       default=None,
       help='YAML or JSON file (any Beam file system) declaring the tasks: '
       'ner, relations, qa, summary, classification, open_extraction; see '
-      'README. Unset means one ner task from --labels')
+      'README. Thresholds it leaves out come from the model\'s '
+      'task_defaults.json, then the built-in defaults. Unset means one ner '
+      'task from --labels')
   group.add_argument(
       *label_flags,
       dest='entity_labels',
@@ -148,7 +150,8 @@ def add_job_arguments(parser, label_flags=(LABELS_FLAG, )):
       '--threshold',
       type=float,
       default=None,
-      help='Minimum entity score for --labels, in [0, 1]; unset means 0.5')
+      help='Minimum entity score for --labels, in [0, 1]; unset means the '
+      'model\'s task_defaults.json ner.threshold if it has one, else 0.5')
   group.add_argument(
       '--nested_ner',
       action='store_true',
