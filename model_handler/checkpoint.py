@@ -145,6 +145,16 @@ def subword_limit(tokenizer, config: Dict[str, Any]) -> int:
   return min(limits) if limits else DEFAULT_SUBWORD_LIMIT
 
 
+def prompt_label_limit(config: Dict[str, Any]) -> Optional[int]:
+  """The checkpoint's `max_types` for a uni-encoder (labels in the prompt),
+  None for a bi-encoder or when the config has no usable value."""
+  value = config.get('max_types')
+  if (config.get('labels_encoder') is not None or isinstance(value, bool) or
+      not isinstance(value, int) or value < 1):
+    return None
+  return value
+
+
 @dataclass(frozen=True)
 class CheckpointInfo:
   """The limits windowing must respect, read from a checkpoint's config, and
@@ -159,6 +169,11 @@ class CheckpointInfo:
   subtoken_pooling: str = 'first'
   # Labels are embedded by their own encoder and take no room in the window.
   bi_encoder: bool = False
+  # The most labels one training prompt held: past it a uni-encoder's
+  # scores drift (a label set is split so no prompt holds more). None: no
+  # limit (not in the config, or a bi-encoder, whose labels are embedded
+  # one by one).
+  max_types: Optional[int] = None
   # The architectures whose inputs model_handler.features builds (uni- and
   # bi-encoder, span or token level); others (label decoders, relation
   # layers, streaming sessions, precomputed prompts) go through gliner's own
@@ -179,6 +194,7 @@ class CheckpointInfo:
         span_mode=str(config.get('span_mode', 'markerV0')),
         subtoken_pooling=str(config.get('subtoken_pooling') or 'first'),
         bi_encoder=config.get('labels_encoder') is not None,
+        max_types=prompt_label_limit(config),
         prepared_inputs=(
             config.get('labels_decoder') is None and
             config.get('relations_layer') is None and

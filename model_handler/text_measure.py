@@ -129,6 +129,17 @@ class TextMeasure:
     prompt.append(self.info.sep_token)
     return prompt
 
+  def labels_fit(self, labels: Tuple[str, ...], subword_budget: int) -> bool:
+    """The one rule a prompt's label set must meet (the planner's splits of
+    stage-1 label sets and relations' stage-2 chunks both use it): its
+    prompt takes at most `subword_budget` subwords, and it holds no more
+    labels than the checkpoint saw per prompt in training (`max_types`; a
+    bi-encoder has no such limit)."""
+    limit = self.info.max_types
+    if limit is not None and len(labels) > limit:
+      return False
+    return self.prompt_cost(labels) <= subword_budget
+
   @functools.lru_cache(maxsize=1024)
   def prompt_cost(self, labels: Tuple[str, ...]) -> int:
     """Subwords of the label prompt plus the pass's special tokens.

@@ -152,17 +152,18 @@ class PlanModelCallsFn(beam.DoFn):
     return self._prompt_budget() - self._measure.prefix_cost(prompt.prefix)[1]
 
   def _split_labels(self, prompt: PromptSpec) -> List[PromptSpec]:
-    """A label set whose prompt takes more than the label budget -> several
-    prompts with consecutive chunks of it (gliner would cut it silently)."""
+    """A label set whose prompt takes more than the label budget, or holds
+    more labels than the model's `max_types` -> several prompts with
+    consecutive chunks of it (gliner would cut it silently)."""
     measure = self._measure
     budget = self._label_budget(prompt)
     if (len(prompt.labels) < 2 or
-        measure.prompt_cost(tuple(p for _, p in prompt.labels)) <= budget):
+        measure.labels_fit(tuple(p for _, p in prompt.labels), budget)):
       return [prompt]
     chunks: List[List] = [[]]
     for label in prompt.labels:
       trial = tuple(p for _, p in chunks[-1] + [label])
-      if chunks[-1] and measure.prompt_cost(trial) > budget:
+      if chunks[-1] and not measure.labels_fit(trial, budget):
         chunks.append([])
       chunks[-1].append(label)
     return [

@@ -66,8 +66,9 @@ class PlanStage2CallsFn(beam.DoFn):
     prefix_subwords = measure.prefix_cost(self._task.later_stage_prefix)[1]
 
     def fits(labels) -> bool:
-      return (prefix_subwords + window.n_subwords + measure.prompt_cost(
-          tuple(p for _, p in labels)) <= measure.subword_limit)
+      return measure.labels_fit(
+          tuple(p for _, p in labels),
+          measure.subword_limit - prefix_subwords - window.n_subwords)
 
     prompts, too_long = self._task.stage2_prompts(result, fits)
     for prompt in prompts:
