@@ -46,9 +46,11 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
 os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
 
+from bench import charts  # noqa: E402
 from bench import models as bench_models  # noqa: E402
 from bench import report  # noqa: E402
 from bench import scenarios  # noqa: E402
+from common.progress_line import progress  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -207,6 +209,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       results['meta']['run_seconds'] = round(time.perf_counter() - started, 1)
       report.write_json(results, out_path)
     print(f'\ntotal {results["meta"]["run_seconds"]} s; JSON: {out_path}')
+    charts.draw_after_run(out_path)
     return 0
   if args.proxy:
     from bench import host_work
@@ -222,21 +225,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       report.write_json(results, out_path)
     print(host_work.table(results))
     print(f'JSON: {out_path}')
+    charts.draw_after_run(out_path)
     return 0
   keep = set(args.models.split(',')) if args.models else None
   with tempfile.TemporaryDirectory(prefix='gliner-bench-') as tmp:
     workdir = Path(args.workdir) if args.workdir else Path(tmp)
     workdir.mkdir(parents=True, exist_ok=True)
     bench = scenarios.Bench(args, mode, workdir)
-    for spec, which in mode['models']:
-      if keep and spec.name not in keep:
-        continue
-      for device, dtype in devices:
-        run = bench.model_run(spec, which, device, dtype)
-        run['metrics'] = report.derive_metrics(run, device)
-        results['runs'][f'{spec.name}/{device}-{dtype}'] = run
+    matrix = [(spec, which, device, dtype)
+              for spec, which in mode['models']
+              if not keep or spec.name in keep
+              for device, dtype in devices]
+    for spec, which, device, dtype in progress(
+        matrix, 'bench', label=lambda m: f'{m[0].name}/{m[2]}-{m[3]}'):
+      run = bench.model_run(spec, which, device, dtype)
+      run['metrics'] = report.derive_metrics(run, device)
+      results['runs'][f'{spec.name}/{device}-{dtype}'] = run
   results['meta']['run_seconds'] = round(time.perf_counter() - started, 1)
   report.write(results, out_path)
+  charts.draw_after_run(out_path)
   return 0
 
 

@@ -35,6 +35,7 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
 os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
 
+from common.progress_line import progress
 from selflearning import gold as goldlib
 
 REPO = Path(__file__).resolve().parents[1]
@@ -269,7 +270,8 @@ def main(argv=None):
   def log(message):
     print(f'{time.monotonic() - started:6.0f}s {message}', flush=True)
 
-  results = [run_domain(d, args, log) for d in args.domains]
+  results = [run_domain(d, args, log)
+             for d in progress(args.domains, 'experiment', label=str)]
   total = time.monotonic() - started
   write_doc(results, args, total, args.doc)
   if args.json:
