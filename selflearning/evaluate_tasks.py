@@ -356,6 +356,8 @@ def main(argv=None) -> int:
     print(name, json.dumps(report['tasks'][name], indent=1), flush=True)
   if args.report:
     Path(args.report).write_text(json.dumps(report, indent=2) + '\n')
+    from selflearning import quality_chart  # matplotlib: the report extra
+    print(f'chart: {quality_chart.draw_file(Path(args.report))}')
   return 0
 
 

@@ -26,6 +26,9 @@ def test_bench_smoke_writes_json(tmp_path, model_cache):
   assert main(['--smoke', '--out', str(out), '--cache_dir', str(model_cache),
                '--workdir', str(tmp_path / 'work')]) == 0
   data = json.loads(out.read_text())
+  # ... and its chart beside it, drawn from exactly this JSON.
+  from common.chart_svg import chart_problem
+  assert chart_problem(out.with_suffix('.svg')) is None
 
   meta = data['meta']
   assert meta['mode'] == 'smoke'
