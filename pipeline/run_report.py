@@ -290,10 +290,11 @@ def previous_aggregates(output: str, state: TableState, run_id: str
 # ---------------------------------------------------------------- charts
 
 def _matplotlib():
+  """matplotlib and its Figure class: figures are made without pyplot, so
+  no global figure state or GUI backend is touched."""
   import matplotlib
-  matplotlib.use('Agg')
-  from matplotlib import pyplot
-  return matplotlib, pyplot
+  from matplotlib.figure import Figure
+  return matplotlib, Figure
 
 
 def short(text: str, width: int = 40) -> str:
@@ -305,12 +306,11 @@ def svg_of(figure, salt: str) -> str:
   """A figure as inline SVG markup: no XML prolog, metadata or comments
   (text stays text, escaped by matplotlib's writer), ids unique per
   chart."""
-  matplotlib, pyplot = _matplotlib()
+  matplotlib, _ = _matplotlib()
   buffer = io.StringIO()
   with matplotlib.rc_context({'svg.hashsalt': salt}):
     figure.savefig(buffer, format='svg', metadata={'Date': None},
                    bbox_inches='tight')
-  pyplot.close(figure)
   markup = buffer.getvalue()
   markup = markup[markup.index('<svg'):]
   markup = re.sub(r'<metadata>.*?</metadata>\s*', '', markup, flags=re.S)
@@ -325,14 +325,14 @@ CHART_STYLE = {'svg.fonttype': 'none', 'text.parse_math': False,
 def bar_chart(counts: Dict[str, int], title: str, salt: str,
               color: str = '#3b6ea8') -> str:
   """Horizontal bars, largest first (the CHART_BARS largest)."""
-  matplotlib, pyplot = _matplotlib()
+  matplotlib, Figure = _matplotlib()
   items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:CHART_BARS]
   with matplotlib.rc_context(CHART_STYLE):
-    figure, axes = pyplot.subplots(figsize=(5.2, 0.6 + 0.26 * max(
-        len(items), 1)))
+    figure = Figure(figsize=(5.2, 0.6 + 0.26 * max(len(items), 1)))
+    axes = figure.subplots()
     names = [short(k) for k, _ in items][::-1]
     values = [v for _, v in items][::-1]
-    bars = axes.barh(range(len(items)), values, color=color)
+    bars = axes.barh(range(len(items)), values, color=color, height=0.7)
     axes.set_yticks(range(len(items)), names)
     axes.bar_label(bars, labels=[f'{v:,}' for v in values], padding=2,
                    fontsize=8)
@@ -344,17 +344,17 @@ def bar_chart(counts: Dict[str, int], title: str, salt: str,
 
 def histogram_chart(histogram: List[int], threshold: Optional[float],
                     title: str, salt: str) -> str:
-  matplotlib, pyplot = _matplotlib()
+  matplotlib, Figure = _matplotlib()
   width = 1.0 / len(histogram)
   with matplotlib.rc_context(CHART_STYLE):
-    figure, axes = pyplot.subplots(figsize=(5.2, 2.4))
+    figure = Figure(figsize=(5.2, 2.4))
+    axes = figure.subplots()
     axes.bar([i * width for i in range(len(histogram))], histogram,
              width=width, align='edge', color='#6a9f58', edgecolor='white')
     if threshold is not None:
-      axes.axvline(threshold, color='#c0392b', linestyle='--', linewidth=1.5,
-                   label=f'threshold {threshold:g}')
-      axes.legend(loc='upper left', frameon=False)
+      axes.axvline(threshold, color='#c0392b', linestyle='--', linewidth=1.5)
     axes.set_xlim(0, 1)
+    axes.yaxis.get_major_locator().set_params(integer=True)
     axes.set_xlabel('score')
     axes.set_ylabel('rows')
     axes.set_title(title, loc='left', fontsize=10)
@@ -533,7 +533,9 @@ def task_section(agg: dict, charts: List[str]) -> str:
       charts.append('hist')
       panels.append(histogram_chart(
           task['histogram'], task['threshold'],
-          f'{name}: score ({task["threshold_key"]} marked)',
+          f'{name}: score' + (f' (dashed: {task["threshold_key"]} '
+                              f'{task["threshold"]:g})'
+                              if task['threshold'] is not None else ''),
           f'c{len(charts)}'))
     note = (f' &middot; {task["distinct"]:,} distinct values, the rarest '
             'summed as (other)' if task['folded'] else '')
@@ -704,7 +706,8 @@ def main(argv: Optional[List[str]] = None) -> int:
   parser.add_argument('--run_id', default=None,
                       help='the run (default: the latest committed run)')
   parser.add_argument('--if_missing', action='store_true',
-                      help='only print the path when the page exists')
+                      help='build the page only when it does not exist '
+                      'yet (the path is printed either way)')
   args = parser.parse_args(argv)
   from transforms.emulators import use_anonymous_gcs_for_emulator
   use_anonymous_gcs_for_emulator()
