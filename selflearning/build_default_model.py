@@ -10,16 +10,20 @@ NER, relation, QA, classification, summary and open-extraction examples
 built by `selflearning.multitask_data` with the job's own prompts. What is
 held out for measuring is listed there and in docs/MODEL_CARD.md.
 
-    python -m selflearning.build_default_model \\
-        --squad_dir ../shared/data/squad --fewrel_dir ../shared/data/fewrel \\
-        --out models/gliner-multitask-minilm-l6                 # CPU, deterministic
+    python -m selflearning.build_default_model --data_dir ../shared/data \\
+        --out out/models/gliner-multitask-minilm-l6-cpu   # CPU, deterministic
     python -m selflearning.build_default_model ... --dump_examples ex.jsonl.gz
     python -m selflearning.build_default_model --examples ex.jsonl.gz \\
         --backbone DIR --device cuda --steps 6000 --batch-size 32 --out DIR
 
-On CPU the same seed gives the same weights (hash in `build.json`). On CUDA
+On CPU the same seed gives the same weights (hash in `build.json`, beside
+the path, sha256 and example counts of every data file read). On CUDA
 training runs in bf16 autocast and is fast but not bit-exact. `--examples`
-trains from a dump of the same examples (for machines without the data).
+trains from a dump of the same examples (for machines without the data);
+`--init DIR` continues from an existing checkpoint instead of the bare
+backbone (its weights hash is recorded). A data source that is missing is an
+error (a build elsewhere must not silently train on less), unless
+--allow_missing_data says so (recorded in `build.json`).
 """
 from __future__ import annotations
 
@@ -43,7 +47,7 @@ os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
 os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
 
 from selflearning import multitask_data as data  # noqa: E402
-from selflearning import training  # noqa: E402
+from selflearning import ner_corpora, redocred, training  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = 1234
@@ -53,32 +57,77 @@ BACKBONE_NAME = 'sentence-transformers/all-MiniLM-L6-v2'
 # ---------------------------------------------------------------------------
 # Examples
 # ---------------------------------------------------------------------------
-def build_examples(args) -> Dict[str, List[Dict]]:
-  """Task name -> training examples, from the sources named in `args`."""
-  from selflearning import ner_corpora
+def source_dirs(args) -> Dict[str, Path]:
+  """Each data source's directory: its own option, else under --data_dir."""
+  root = Path(args.data_dir) if args.data_dir else None
+  out = {}
+  for name, sub in (('squad', 'squad'), ('fewrel', 'fewrel'), ('ner', 'ner'),
+                    ('redocred', 'redocred')):
+    given = getattr(args, f'{name}_dir')
+    out[name] = Path(given) if given else (root / sub if root else None)
+  return out
+
+
+def data_files(dirs: Dict[str, Path]) -> List[Path]:
+  """Every data file a build reads."""
+  files = [dirs['squad'] / 'train-v2.0-10-articles.json',
+           dirs['fewrel'] / 'pid2name.json', dirs['fewrel'] / 'val_wiki.json']
+  files += [dirs['ner'] / c / ner_corpora.DATA_FILE
+            for c in sorted(ner_corpora.PROMPTS)]
+  files += redocred.data_files(dirs['redocred'])
+  return files
+
+
+def missing_files(dirs: Dict[str, Path]) -> List[str]:
+  return [str(f) for f in data_files(dirs) if not f.is_file()]
+
+
+def file_record(path: Path) -> Dict:
+  return {'path': str(path), 'sha256': hashlib.sha256(
+      path.read_bytes()).hexdigest(), 'bytes': path.stat().st_size}
+
+
+def build_examples(args, counts: Dict = None) -> Dict[str, List[Dict]]:
+  """Task name -> training examples, from the sources named in `args`;
+  `counts` (if given) receives the number of examples each source gave."""
   from selflearning.synthetic import synthetic_examples, to_training_example
+  dirs = source_dirs(args)
+  counts = {} if counts is None else counts
   rng = random.Random(SEED)
   pools: Dict[str, List[Dict]] = {t: [] for t in data.TASK_WEIGHTS}
-  articles = data.split_articles(data.squad_articles(args.squad_dir), False)
-  pools['qa'] += data.qa_examples(articles, rng)
-  pools['summary'] += data.summary_examples(articles)
-  pools['classification'] += data.topic_examples(articles, rng)
-  relations = data.split_relations(data.fewrel_sentences(args.fewrel_dir),
+
+  def add(source, examples):
+    for example in examples:
+      pools[example['task']].append(example)
+      key = f"{source}/{example['task']}"
+      counts[key] = counts.get(key, 0) + 1
+
+  articles = data.training_articles(data.squad_articles(dirs['squad']))
+  add('squad', data.qa_examples(articles, rng))
+  add('squad', data.summary_examples(articles))
+  add('squad', data.topic_examples(articles, rng))
+  relations = data.split_relations(data.fewrel_sentences(dirs['fewrel']),
                                    'train')
-  pools['relations'] += data.relation_examples(relations, rng)
-  pools['classification'] += data.relation_class_examples(relations, rng)
-  ner_root = args.ner_dir or ner_corpora.DEFAULT_ROOT
-  docs = ner_corpora.load(ner_root, 'train')
-  if not docs:
-    print(f'warning: no NER corpora under {ner_root}: typed NER comes from '
-          'FewRel and the synthetic sentences only', file=sys.stderr)
-  docs += data.relation_typed_docs(relations)
-  for example in data.ner_examples(docs, rng):
-    pools[example['task']].append(example)
+  add('fewrel', data.relation_examples(relations, rng))
+  add('fewrel', data.relation_class_examples(relations, rng))
+  docs = []
+  if dirs['ner'] and dirs['ner'].is_dir():
+    docs = ner_corpora.load(str(dirs['ner']), 'train')
+  for corpus in sorted({d['corpus'] for d in docs}):
+    add(f'ner/{corpus}', data.ner_examples(
+        [d for d in docs if d['corpus'] == corpus], rng))
+  add('fewrel', data.ner_examples(data.relation_typed_docs(relations), rng))
+  if dirs['redocred'] and (dirs['redocred'] / redocred.NAMES_FILE).is_file():
+    sentences = redocred.split(dirs['redocred'], 'train')
+    names = redocred.trained_names(dirs['redocred'])
+    add('redocred', redocred.relation_examples(sentences, names, rng))
+    add('redocred', redocred.mention_examples(sentences, rng))
+  synthetic = []
   for text, spans in synthetic_examples(args.synthetic, False, SEED):
     example = to_training_example(text, spans, rng)
     example['task'] = 'ner'
-    pools['ner'].append(example)
+    synthetic.append(example)
+  add('synthetic', synthetic)
   return pools
 
 
@@ -140,15 +189,23 @@ def weights_hash(model_dir) -> str:
 def build(args, log=print) -> Dict:
   started = time.time()
   training.seed_everything(SEED, threads=args.threads)
-  pools = (load_examples(args.examples) if args.examples
-           else build_examples(args))
+  source_counts: Dict[str, int] = {}
+  if args.examples:
+    pools = load_examples(args.examples)
+    files = [Path(args.examples)]
+  else:
+    pools = build_examples(args, source_counts)
+    files = [f for f in data_files(source_dirs(args)) if f.is_file()]
   counts = {t: len(v) for t, v in sorted(pools.items())}
   log(f'examples per task: {counts}')
-  tmp = Path(tempfile.mkdtemp(prefix='gliner-build-'))
-  try:
-    model = new_model(args, tmp)
-  finally:
-    shutil.rmtree(tmp, ignore_errors=True)
+  if args.init:
+    model = training.load_model(args.init)
+  else:
+    tmp = Path(tempfile.mkdtemp(prefix='gliner-build-'))
+    try:
+      model = new_model(args, tmp)
+    finally:
+      shutil.rmtree(tmp, ignore_errors=True)
   settings = training.TrainSettings(
       steps=args.steps, batch_size=args.batch_size, lr_encoder=args.lr_encoder,
       lr_others=args.lr_others, weight_decay=0.01, warmup_ratio=0.05,
@@ -157,8 +214,8 @@ def build(args, log=print) -> Dict:
       log_every=args.log_every, device=args.device,
       loader_workers=args.loader_workers, time_budget_s=args.time_budget_s)
   rng = random.Random(SEED)
-  batches = (data.strip_task(b)
-             for b in data.mixture(pools, args.batch_size, rng))
+  batches = (data.strip_task(b) for b in data.mixture(
+      pools, args.batch_size, rng, one_task_per_batch=args.one_task_per_batch))
   stats = training.train(
       model, batches, settings,
       log=lambda m: log(f'{m} (total {time.time() - started:.0f}s)'))
@@ -166,12 +223,26 @@ def build(args, log=print) -> Dict:
       'command': 'python -m selflearning.build_default_model ' + ' '.join(
           sys.argv[1:]),
       'backbone': BACKBONE_NAME, 'seed': SEED, 'device': args.device,
-      'examples': counts, 'task_weights': data.TASK_WEIGHTS,
+      'init': ({'path': args.init, 'weights_sha256': weights_hash(args.init)}
+               if args.init else None),
+      'examples': counts, 'examples_by_source': dict(sorted(
+          source_counts.items())),
+      'data_files': [file_record(f) for f in files],
+      'missing_data_files': (missing_files(source_dirs(args))
+                             if not args.examples else []),
+      'one_task_per_batch': args.one_task_per_batch,
+      'task_weights': data.TASK_WEIGHTS,
       'held_out': {
           'crossner': 'all domains (ai, literature, science): never trained',
           'squad_articles': list(data.QA_HELDOUT_ARTICLES),
+          'squad_calibration': f'last {data.QA_CALIBRATION_PARAGRAPHS} '
+                               'paragraphs of every training article',
           'fewrel_types': list(data.RE_HELDOUT_TYPES),
           'fewrel_sentences_per_seen_type': data.RE_HELDOUT_PER_TYPE,
+          'redocred': f'test split; last {redocred.CALIBRATION_DOCS} dev '
+                      'documents (calibration); types '
+                      + ', '.join(redocred.HELDOUT_TYPES),
+          'ner_corpora_test_splits': 'calibration only',
       },
       'settings': settings.as_dict(), 'losses': stats['losses'],
       'steps_done': stats['steps'], 'train_seconds': stats['seconds'],
@@ -192,14 +263,29 @@ def arg_parser():
       prog='python -m selflearning.build_default_model',
       description='Build the embedded multi-task GLiNER model (offline).',
       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-  ap.add_argument('--out', default=str(REPO / 'models' / 'gliner-multitask-minilm-l6'))
+  ap.add_argument('--out', default=str(REPO / 'out' / 'models' /
+                                       'gliner-multitask-minilm-l6-cpu'))
+  ap.add_argument('--data_dir', default=None,
+                  help='the shared data folder (squad/, fewrel/, ner/, '
+                  'redocred/), read in place; e.g. ../shared/data')
   ap.add_argument('--squad_dir', default=None,
-                  help='SQuAD 2.0 directory, read in place')
+                  help='SQuAD 2.0 directory (default: DATA_DIR/squad)')
   ap.add_argument('--fewrel_dir', default=None,
                   help='FewRel directory (val_wiki.json, pid2name.json)')
   ap.add_argument('--ner_dir', default=None,
-                  help='NER corpora read in place (selflearning.ner_corpora; '
-                  'default $NER_CORPORA_DIR or ../shared/data/ner)')
+                  help='NER corpora (selflearning.ner_corpora)')
+  ap.add_argument('--redocred_dir', default=None,
+                  help='Re-DocRED (selflearning.redocred)')
+  ap.add_argument('--allow_missing_data', action='store_true',
+                  help='train without the data files that are missing '
+                  '(listed in build.json) instead of stopping')
+  ap.add_argument('--init', default=None,
+                  help='continue from this GLiNER checkpoint instead of the '
+                  'bare backbone')
+  ap.add_argument('--mixed-batches', dest='one_task_per_batch',
+                  action='store_false',
+                  help='draw each example\'s task on its own (default: one '
+                  'task per batch, much cheaper CPU steps)')
   ap.add_argument('--examples', default=None,
                   help='train from a --dump_examples file instead of sources')
   ap.add_argument('--dump_examples', default=None,
@@ -212,12 +298,15 @@ def arg_parser():
                   help='torch CPU threads (part of what makes it repeatable)')
   ap.add_argument('--loader-workers', type=int, default=0,
                   help='collate in worker processes (GPU runs)')
-  ap.add_argument('--time-budget-s', type=float, default=None,
+  ap.add_argument('--time-budget-s', '--time_budget_s', dest='time_budget_s',
+                  type=float, default=None,
                   help='re-plan --steps to end within this many seconds '
-                  '(GPU runs; CPU builds leave it unset to stay repeatable)')
+                  '(the step count then depends on the machine\'s speed)')
   ap.add_argument('--rnn-layers', type=int, default=1)
-  ap.add_argument('--steps', type=int, default=950,
-                  help='CPU: 5.1 s per step of 8 on 2 cores, so ~81 min')
+  ap.add_argument('--steps', type=int, default=2800,
+                  help='optimizer steps (the CPU recipe; with --time_budget_s '
+                  'at most this many; build.json records steps_done, and '
+                  '--steps N without a budget repeats a run exactly)')
   ap.add_argument('--batch-size', type=int, default=8)
   ap.add_argument('--synthetic', type=int, default=3000,
                   help='synthetic news paragraphs in the NER pool')
@@ -232,13 +321,19 @@ def arg_parser():
 def main(argv=None):
   args = arg_parser().parse_args(argv)
   if not args.examples:
-    missing = [name for name, value in (('--squad_dir', args.squad_dir),
-                                        ('--fewrel_dir', args.fewrel_dir))
-               if not value or not Path(value).is_dir()]
-    if missing:
-      print(f'error: {", ".join(missing)}: give the data directory '
-            '(e.g. ../shared/data/squad, ../shared/data/fewrel)',
-            file=sys.stderr)
+    dirs = source_dirs(args)
+    required = [f'--{name}_dir' for name in ('squad', 'fewrel')
+                if not dirs[name] or not dirs[name].is_dir()]
+    if required:
+      print(f'error: {", ".join(required)}: give --data_dir (e.g. '
+            '../shared/data) or each data directory', file=sys.stderr)
+      return 2
+    missing = [f for f in missing_files(dirs)
+               if not f.startswith((str(dirs['squad']), str(dirs['fewrel'])))]
+    if missing and not args.allow_missing_data:
+      print('error: data files missing (a build elsewhere would train on '
+            'less; --allow_missing_data to go on without them): '
+            + ', '.join(missing), file=sys.stderr)
       return 2
   if args.dump_examples:
     pools = build_examples(args)

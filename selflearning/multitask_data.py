@@ -11,7 +11,8 @@ with it.
 Sources (read in place, never copied into the repository):
 
 * QA: SQuAD 2.0 (10 articles, CC BY-SA 4.0). Two articles are held out
-  (`QA_HELDOUT_ARTICLES`); unanswerable questions and questions paired with
+  (`QA_HELDOUT_ARTICLES`), and the last paragraphs of the others are kept
+  for calibration (`calibration_articles`); unanswerable questions and questions paired with
   another paragraph of the same article (that does not hold the answer) teach
   "no answer".
 * Relations: FewRel 1.0 val_wiki (16 relations x 700, MIT). Four relation
@@ -26,10 +27,12 @@ Sources (read in place, never copied into the repository):
   summary).
 * Open extraction: instruction-phrased NER ("Find every <type> in the
   text.") on the NER corpora.
-* NER: the openly licensed corpora in data/training/ner
-  (`selflearning.ner_corpora`) and the synthetic news sentences; also with
-  the one label 'named entity', the relation task's stage-1 prompt. No
-  CrossNER domain is trained on: all three measure zero-shot NER.
+* NER: the openly licensed corpora in ../shared/data/ner
+  (`selflearning.ner_corpora`), fine types beside their coarse parents, and
+  the synthetic news sentences; also with the one label 'named entity', the
+  relation task's stage-1 prompt. No CrossNER domain is trained on: all
+  three measure zero-shot NER.
+* Relations and their stage 1 from Re-DocRED too: `selflearning.redocred`.
 
 Plain Python and seeded `random.Random`s: the same seed gives the same
 examples on every machine.
@@ -52,11 +55,13 @@ from model_handler.tasks.ner import NerTask
 from model_handler.tasks.open_extraction import OpenExtractionTask
 from model_handler.tasks.qa import QaTask
 from model_handler.tasks.summary import SummaryTask
+from selflearning import ner_corpora
 from selflearning.gold import char_spans_to_words, join_tokens
 
 CharSpan = Tuple[int, int, str]
 
 QA_HELDOUT_ARTICLES = ('Spectre_(2015_film)', 'Solar_energy')
+QA_CALIBRATION_PARAGRAPHS = 4
 RE_HELDOUT_TYPES = ('P40', 'P206', 'P412', 'P921')
 RE_HELDOUT_PER_TYPE = 100
 # One topic per SQuAD article, chosen by hand from its title.
@@ -128,6 +133,20 @@ def squad_articles(squad_dir) -> List[Dict]:
 def split_articles(articles, held_out: bool) -> List[Dict]:
   return [a for a in articles
           if (a['title'] in QA_HELDOUT_ARTICLES) == held_out]
+
+
+def training_articles(articles) -> List[Dict]:
+  """The articles trained on: not held out, each without its last
+  QA_CALIBRATION_PARAGRAPHS paragraphs (`calibration_articles`)."""
+  return [{**a, 'paragraphs': a['paragraphs'][:-QA_CALIBRATION_PARAGRAPHS]}
+          for a in split_articles(articles, False)]
+
+
+def calibration_articles(articles) -> List[Dict]:
+  """The last QA_CALIBRATION_PARAGRAPHS paragraphs of every trained
+  article: neither trained on nor measured, for threshold calibration."""
+  return [{**a, 'paragraphs': a['paragraphs'][-QA_CALIBRATION_PARAGRAPHS:]}
+          for a in split_articles(articles, False)]
 
 
 def qa_examples(articles, rng: random.Random,
@@ -376,13 +395,46 @@ def relation_typed_docs(items: Sequence[RelationSentence]) -> List[Dict]:
 # ---------------------------------------------------------------------------
 # NER corpora: typed NER, 'named entity' (relation stage 1), open extraction
 # ---------------------------------------------------------------------------
+def typed_prompt(present: Sequence[str], types: Sequence[str],
+                 rng: random.Random, keep: float = 0.9,
+                 keep_fine: float = 0.75, ask_parent: float = 0.5
+                 ) -> Tuple[List[str], Dict[str, Optional[str]]]:
+  """The labels of a typed NER example and the gold label of each present
+  type (None: not asked, its spans are not gold).
+
+  Each present type is asked with probability `keep` (`keep_fine` for a fine
+  type with coarse parents, `ner_corpora.COARSE`), each coarse parent of a
+  present type with `ask_parent`; a span's gold is the most specific asked
+  type on its chain (politician, else person). So fine and coarse are often
+  asked together with the fine type as gold, and the coarse type alone takes
+  the fine type's spans. Negatives: 1-6 of the corpus's other types (never a
+  parent of a present type: that would be a wrong "no")."""
+  chains = {lab: ner_corpora.ancestors(lab) for lab in present}
+  asked = [lab for lab in present
+           if rng.random() < (keep_fine if chains[lab] else keep)]
+  parents = sorted({p for chain in chains.values() for p in chain}
+                   - set(present))
+  asked += [p for p in parents if rng.random() < ask_parent]
+  if not asked:
+    asked = list(present)
+  gold = {lab: next((t for t in [lab] + chains[lab] if t in asked), None)
+          for lab in present}
+  negatives = [t for t in types
+               if t not in asked and t not in present and t not in parents]
+  labels = asked + rng.sample(negatives, min(len(negatives),
+                                             rng.randint(1, 6)))
+  rng.shuffle(labels)
+  return labels, gold
+
+
 def ner_examples(docs: Sequence[Dict], rng: random.Random,
                  named_entity_share: float = 0.2,
                  open_share: float = 0.15) -> List[Dict]:
   """`docs`: {'tokens', 'spans' [[first, last, label prompt]], 'types'}.
 
-  Most become NER examples over the corpus's types (a random subset, so the
-  model learns to follow the prompt, and negatives); some ask for every
+  Most become NER examples over the corpus's types and the coarse parents
+  of its fine types (`typed_prompt`: a random subset, so the model learns to
+  follow the prompt, fine beside coarse, and negatives); some ask for every
   entity as 'named entity'; some ask for one type through an instruction
   (open extraction, label 'match').
   """
@@ -402,18 +454,13 @@ def ner_examples(docs: Sequence[Dict], rng: random.Random,
       example = prompted(prompt, text, [(s, e, 'match') for s, e, lab in spans
                                         if lab == wanted], 'open_extraction')
     else:
-      types = list(doc['types'])
-      present = sorted({lab for _, _, lab in spans})
-      keep = [t for t in present if rng.random() < 0.9] or present
-      negatives = [t for t in types if t not in present]
-      labels = keep + rng.sample(negatives, min(len(negatives),
-                                                rng.randint(1, 6)))
-      rng.shuffle(labels)
+      labels, gold = typed_prompt(sorted({lab for _, _, lab in spans}),
+                                  doc['types'], rng)
       if not labels:
         continue
       prompt = job_prompt(NerTask(labels=tuple((t, t) for t in labels)))
-      example = prompted(prompt, text, [x for x in spans if x[2] in labels],
-                         'ner')
+      example = prompted(prompt, text, [(s, e, gold[lab]) for s, e, lab in spans
+                                        if gold[lab]], 'ner')
     if example:
       out.append(example)
   return out
@@ -422,17 +469,22 @@ def ner_examples(docs: Sequence[Dict], rng: random.Random,
 # ---------------------------------------------------------------------------
 # The mixture
 # ---------------------------------------------------------------------------
-TASK_WEIGHTS = {'ner': 0.36, 'relations': 0.2, 'qa': 0.22,
-                'classification': 0.08, 'summary': 0.06,
-                'open_extraction': 0.08}
+# Relations got more weight with Re-DocRED's many types (was 0.2; QA 0.22,
+# classification 0.08, summary 0.06, open extraction 0.08, NER 0.36).
+TASK_WEIGHTS = {'ner': 0.38, 'relations': 0.26, 'qa': 0.18,
+                'classification': 0.07, 'summary': 0.04,
+                'open_extraction': 0.07}
 
 
 def mixture(pools: Dict[str, List[Dict]], batch_size: int,
-            rng: random.Random, weights: Dict[str, float] = TASK_WEIGHTS
-            ) -> Iterator[List[Dict]]:
-  """Endless batches; each example drawn from a task pool with the task's
-  weight (renormalised over non-empty pools), each pool walked in a seeded
-  shuffled order."""
+            rng: random.Random, weights: Dict[str, float] = TASK_WEIGHTS,
+            one_task_per_batch: bool = True) -> Iterator[List[Dict]]:
+  """Endless batches drawn from task pools with the tasks' weights
+  (renormalised over non-empty pools), each pool walked in a seeded shuffled
+  order. By default a whole batch comes from one task: a batch pads to its
+  longest example and widest label set, so mixing short NER sentences with
+  SQuAD paragraphs and long relation labels made every CPU step pay for the
+  longest; otherwise each example draws its own task."""
   tasks = [t for t in sorted(weights) if pools.get(t)]
   if not tasks:
     raise ValueError('no training examples')
@@ -443,6 +495,10 @@ def mixture(pools: Dict[str, List[Dict]], batch_size: int,
     cumulative.append(acc)
   orders = {t: [] for t in tasks}
 
+  def pick():
+    r = rng.random()
+    return next((t for t, c in zip(tasks, cumulative) if r < c), tasks[-1])
+
   def draw(task):
     if not orders[task]:
       order = list(range(len(pools[task])))
@@ -451,12 +507,11 @@ def mixture(pools: Dict[str, List[Dict]], batch_size: int,
     return pools[task][orders[task].pop()]
 
   while True:
-    batch = []
-    for _ in range(batch_size):
-      r = rng.random()
-      task = next((t for t, c in zip(tasks, cumulative) if r < c), tasks[-1])
-      batch.append(draw(task))
-    yield batch
+    if one_task_per_batch:
+      task = pick()
+      yield [draw(task) for _ in range(batch_size)]
+    else:
+      yield [draw(pick()) for _ in range(batch_size)]
 
 
 def strip_task(batch: List[Dict]) -> List[Dict]:

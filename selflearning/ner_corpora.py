@@ -2,8 +2,15 @@
 
 GLiNER generalises to unseen entity types through the variety of the label
 prompts it is trained on, so training mixes several openly licensed English
-corpora (wikigold, WNUT17, BTC, SEC filings, re3d, GUM) whose tag sets differ.
-The CrossNER domains stay held out: they measure zero-shot NER.
+corpora (wikigold, WNUT17, BTC, SEC filings, re3d, GUM) whose tag sets differ,
+and three with fine-grained types (MultiCoNER II: politician, band, written
+work ...; StackOverflow NER: software; BioNLP13CG: biomedical). The CrossNER
+domains stay held out: they measure zero-shot NER.
+
+``COARSE`` links a fine type to its coarse parent (politician -> person), so
+that training can ask both and teach that the fine type wins where it is
+asked (`multitask_data.ner_examples`). No corpus here carries label
+descriptions, so prompts are the type names only.
 
 The corpora are third-party data, so they are read in place (like the shared
 CrossNER copy) from one folder per corpus under ``root``: ``data.jsonl.gz``,
@@ -53,12 +60,97 @@ PROMPTS: Dict[str, Dict[str, Optional[str]]] = {
         'abstract': 'abstract concept', 'substance': 'substance',
         'quantity': 'quantity', 'animal': 'animal', 'plant': 'plant',
     },
+    'multiconer2': {
+        'AerospaceManufacturer': 'aerospace manufacturer',
+        'AnatomicalStructure': 'anatomical structure', 'ArtWork': 'artwork',
+        'Artist': 'artist', 'Athlete': 'athlete',
+        'CarManufacturer': 'car manufacturer', 'Cleric': 'cleric',
+        'Clothing': 'clothing', 'Disease': 'disease', 'Drink': 'drink',
+        'Facility': 'facility', 'Food': 'food',
+        'HumanSettlement': 'city or country',
+        'MedicalProcedure': 'medical procedure',
+        'Medication/Vaccine': 'medication or vaccine', 'MusicalGRP': 'band',
+        'MusicalWork': 'musical work', 'ORG': 'organization',
+        'OtherLOC': 'location', 'OtherPER': 'person', 'OtherPROD': 'product',
+        'Politician': 'politician', 'PrivateCorp': 'private company',
+        'PublicCorp': 'public company', 'Scientist': 'scientist',
+        'Software': 'software', 'SportsGRP': 'sports team',
+        'SportsManager': 'sports manager', 'Station': 'station',
+        'Symptom': 'symptom', 'Vehicle': 'vehicle',
+        'VisualWork': 'film or television show', 'WrittenWork': 'written work',
+    },
+    'stackoverflow_ner': {
+        'Algorithm': 'algorithm', 'Application': 'application',
+        'Class_Name': 'class name', 'Code_Block': 'inline code',
+        'Data_Structure': 'data structure', 'Data_Type': 'data type',
+        'Device': 'device', 'Error_Name': 'error name',
+        'File_Name': 'file name', 'File_Type': 'file type',
+        'Function_Name': 'function name', 'HTML_XML_Tag': 'html or xml tag',
+        'Keyboard_IP': 'keyboard input', 'Language': 'programming language',
+        'Library': 'software library', 'Library_Class': 'library class',
+        'Library_Function': 'library function',
+        'Library_Variable': 'library variable', 'Licence': 'software licence',
+        'Operating_System': 'operating system', 'Organization': 'organization',
+        # pasted program output: no entity a user would ask for
+        'Output_Block': None,
+        'User_Interface_Element': 'user interface element',
+        'User_Name': 'user name', 'Value': 'value',
+        'Variable_Name': 'variable name', 'Version': 'version',
+        'Website': 'website',
+    },
+    'bionlp13cg': {
+        'Amino_acid': 'amino acid', 'Anatomical_system': 'anatomical system',
+        'Cancer': 'cancer', 'Cell': 'cell',
+        'Cellular_component': 'cellular component',
+        'Developing_anatomical_structure': 'developing anatomical structure',
+        'Gene_or_gene_product': 'gene or gene product',
+        'Immaterial_anatomical_entity': 'immaterial anatomical entity',
+        'Multi-tissue_structure': 'multi tissue structure', 'Organ': 'organ',
+        'Organism': 'organism', 'Organism_subdivision': 'organism subdivision',
+        'Organism_substance': 'organism substance',
+        'Pathological_formation': 'pathological formation',
+        'Simple_chemical': 'chemical', 'Tissue': 'tissue',
+    },
+}
+
+# Fine type -> its coarse parent (chains allowed: application -> software ->
+# product). Training asks a fine type and its parents together with the
+# fine type as gold, and a parent without the fine type with the parent as
+# gold.
+COARSE: Dict[str, str] = {
+    **{fine: 'person' for fine in (
+        'politician', 'artist', 'athlete', 'cleric', 'scientist',
+        'sports manager')},
+    **{fine: 'organization' for fine in (
+        'band', 'sports team', 'public company', 'private company',
+        'aerospace manufacturer', 'car manufacturer')},
+    **{fine: 'creative work' for fine in (
+        'written work', 'musical work', 'film or television show', 'artwork')},
+    **{fine: 'location' for fine in ('city or country', 'facility',
+                                     'station')},
+    **{fine: 'product' for fine in ('software', 'vehicle', 'clothing')},
+    **{fine: 'software' for fine in ('application', 'software library',
+                                     'operating system')},
+    'library class': 'class name', 'library function': 'function name',
+    'library variable': 'variable name',
+    'cancer': 'disease', 'organ': 'anatomical structure',
+    'tissue': 'anatomical structure', 'amino acid': 'chemical',
 }
 
 
 def corpus_types(corpus: str) -> List[str]:
   """The label prompts of one corpus, sorted, dropped tags left out."""
   return sorted({p for p in PROMPTS[corpus].values() if p is not None})
+
+
+def ancestors(label: str) -> List[str]:
+  """The coarse types above `label`, nearest first (application -> software
+  -> product); [] for a type without a parent."""
+  out: List[str] = []
+  while label in COARSE and COARSE[label] not in out:
+    label = COARSE[label]
+    out.append(label)
+  return out
 
 
 def prompt(corpus: str, tag: str) -> Optional[str]:
