@@ -18,6 +18,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+# `source` is the input row (`<file>#<row>`) in every table: bookkeeping,
+# like lineage (a triple's ends are `head` and `tail`, and are shown).
 HIDDEN = {'source', 'run_id', 'model_id', 'config_hash', 'enriched_at',
           'content_hash'}
 WIDTH = 60

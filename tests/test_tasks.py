@@ -267,3 +267,17 @@ def test_label_column_that_is_not_a_list_is_a_task_dead_letter(
   assert read_table(tmp_path / 'out', 'documents').num_rows == 2
   entities = read_table(tmp_path / 'out', 'entities').to_pylist()
   assert {e['label'] for e in entities} <= {'location'}
+
+
+def test_show_tables_shows_the_head_of_every_triple(all_tasks_run):
+  """`make demo` prints a few rows per table and hides `source` (the input
+  row); a triple's head is `head`, so it is shown, not hidden with it."""
+  triples = read_table(all_tasks_run, 'relation_triples').to_pylist()
+  assert triples, 'no triple: nothing to show'
+  shown = subprocess.run(
+      [sys.executable, str(REPO / 'scripts' / 'show_tables.py'),
+       str(all_tasks_run), '--rows', '1'], capture_output=True, text=True,
+      timeout=120, check=True).stdout
+  section = shown.split('== relation_triples:', 1)[1].split('\n==', 1)[0]
+  assert f"head={triples[0]['head']} | relation=" in section, section
+  assert 'source=' not in shown
