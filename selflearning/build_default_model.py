@@ -305,8 +305,7 @@ def arg_parser():
   ap.add_argument('--rnn-layers', type=int, default=1)
   ap.add_argument('--steps', type=int, default=2800,
                   help='optimizer steps (the CPU recipe; with --time_budget_s '
-                  'at most this many; build.json records steps_done, and '
-                  '--steps N without a budget repeats a run exactly)')
+                  'at most this many, the count done is in build.json)')
   ap.add_argument('--batch-size', type=int, default=8)
   ap.add_argument('--synthetic', type=int, default=3000,
                   help='synthetic news paragraphs in the NER pool')

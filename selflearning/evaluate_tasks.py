@@ -14,18 +14,27 @@ user would, and the task's own table rows are scored:
 * qa: SQuAD exact match and F1 (answerable, unanswerable, all) and the
   never-answer baseline, at several thresholds from one low-threshold run;
 * relations: triple (head text, relation, tail text) P/R/F1 on held-out
-  sentences of trained relation types and on never-trained types;
+  sentences of trained relation types (FewRel's held-out sentences and
+  Re-DocRED's test split, each and pooled) and on never-trained types
+  (FewRel's and Re-DocRED's held-out types, each and pooled);
 * classification: accuracy on held-out FewRel types, held-out SQuAD topics
   and CrossNER domains;
 * summary: ROUGE-1 F against the derived references (and a lead-sentence
   baseline);
 * open_extraction: exact span F1 for "Find every <type> in the text." on
   CrossNER types.
+
+Every task is also scored at the job's defaults (`at_defaults`): the
+thresholds a task file that sets none gets -- the model's
+task_defaults.json, else the built-in ones -- resolved by the job's own
+task-file code (`default_task`). A threshold option given here overrides
+them for that task.
 """
 from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import json
 import random
 import re
@@ -35,8 +44,10 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from common.progress_line import progress
 from selflearning import gold as goldlib
 from selflearning import multitask_data as data
+from selflearning import redocred
 
 Row = Tuple[str, str, Dict]  # (doc id, text, extras)
 SEED = 7
@@ -61,6 +72,17 @@ def run_task(rows: Sequence[Row], task, model: str,
   out = {i: [] for i, _, _ in rows}
   out.update((d['doc_id'], d['outputs'][task.name]) for d in documents)
   return out, len(dead)
+
+
+def default_task(model: str, name: str, **settings):
+  """Task `name` as the job builds it from a task-file section holding only
+  `settings`: the thresholds it leaves out come from the model's
+  task_defaults.json, else the task's built-in defaults."""
+  from model_handler.task_defaults import read_task_defaults
+  from pipeline.task_config import parse_tasks_with_defaults
+  tasks, _ = parse_tasks_with_defaults({name: settings},
+                                       read_task_defaults(model).tasks)
+  return tasks[0]
 
 
 # ---------------------------------------------------------------------------
@@ -113,46 +135,73 @@ def _mean(values) -> float:
 # ---------------------------------------------------------------------------
 # Tasks
 # ---------------------------------------------------------------------------
-def eval_qa(args, thresholds=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)) -> Dict:
-  from model_handler.tasks.qa import QaTask
-  articles = data.split_articles(data.squad_articles(args.squad_dir), True)
-  rng = random.Random(SEED)
+def qa_rows(articles, per_article: Optional[int], rng: random.Random
+            ) -> Tuple[List[Row], Dict]:
+  """One row per paragraph (its questions in the `questions` column; a
+  seeded sample of `per_article` paragraphs per article, all when None) and
+  {(doc id, question): gold answers, [] when unanswerable}."""
   rows, gold = [], {}
   for article in articles:
     paras = list(enumerate(article['paragraphs']))
     rng.shuffle(paras)
-    for index, para in paras[:args.qa_paragraphs]:
+    for index, para in paras[:per_article]:
       doc_id = f"{article['title']}#{index}"
       questions = [q['question'].strip() for q in para['qas']]
       rows.append((doc_id, para['context'], {'questions': questions}))
       for q in para['qas']:
         gold[(doc_id, q['question'].strip())] = [
             a['text'] for a in q['answers']] if not q['is_impossible'] else []
-  task = QaTask(questions_column='questions', threshold=min(thresholds))
-  out, dead = run_task(rows, task, args.model, args.threads)
+  return rows, gold
+
+
+def qa_scores_at(best: Dict, gold: Dict, threshold: float) -> Dict:
+  """SQuAD EM/F1 (answerable, unanswerable, all) when only the best answers
+  scoring at least `threshold` are given."""
+  scores = collections.defaultdict(list)
+  for key, answers in gold.items():
+    text, score = best.get(key, ('', 0.0))
+    prediction = text if score >= threshold else ''
+    em, f1 = squad_scores(prediction, answers)
+    part = 'answerable' if answers else 'unanswerable'
+    for name in (part, 'all'):
+      scores[f'{name}_em'].append(em)
+      scores[f'{name}_f1'].append(f1)
+  return {k: _mean(v) for k, v in sorted(scores.items())}
+
+
+def run_qa(rows: Sequence[Row], model: str, threshold: float,
+           threads: Optional[int]) -> Tuple[Dict, int]:
+  """The job's QA over `rows` -> ({(doc id, question): (best answer,
+  score)}, dead letters)."""
+  task = default_task(model, 'qa', questions_column='questions',
+                      threshold=threshold)
+  out, dead = run_task(rows, task, model, threads)
   best = {}
   for doc_id, answers in out.items():
     for answer in answers:
       if answer['rank'] == 1:
         best[(doc_id, answer['question'])] = (answer['answer'],
                                               answer['score'])
+  return best, dead
+
+
+def eval_qa(args, thresholds=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)) -> Dict:
+  articles = data.split_articles(data.squad_articles(args.squad_dir), True)
+  rows, gold = qa_rows(articles, args.qa_paragraphs, random.Random(SEED))
+  default = default_task(args.model, 'qa',
+                         questions_column='questions').threshold
+  best, dead = run_qa(rows, args.model, min(min(thresholds), default),
+                      args.threads)
   report = {'questions': len(gold),
             'answerable': sum(1 for v in gold.values() if v),
             'paragraphs': len(rows), 'dead_letters': dead,
-            'by_threshold': {}}
-  for threshold in thresholds:
-    scores = collections.defaultdict(list)
-    for key, answers in gold.items():
-      text, score = best.get(key, ('', 0.0))
-      prediction = text if score >= threshold else ''
-      em, f1 = squad_scores(prediction, answers)
-      part = 'answerable' if answers else 'unanswerable'
-      for name in (part, 'all'):
-        scores[f'{name}_em'].append(em)
-        scores[f'{name}_f1'].append(f1)
-    report['by_threshold'][str(threshold)] = {
-        k: _mean(v) for k, v in sorted(scores.items())}
+            'by_threshold': {str(t): qa_scores_at(best, gold, t)
+                             for t in thresholds}}
   report['never_answer_f1'] = _mean(0.0 if v else 1.0 for v in gold.values())
+  at = qa_scores_at(best, gold, default)
+  report['at_defaults'] = {
+      'threshold': default, **at,
+      'beats_never_answer': at['all_f1'] > report['never_answer_f1']}
   return report
 
 
@@ -169,46 +218,116 @@ def relation_rows(items, limit_per_type: int) -> Tuple[List[Row], Dict]:
   return rows, gold
 
 
+def triple_counts(gold: Dict[str, set], out: Dict[str, List[Dict]],
+                  threshold: float) -> Tuple[int, int, int]:
+  """(tp, fp, fn) of (head text, relation, tail text) triples: `gold` per
+  row id against the relation rows scoring at least `threshold`."""
+  tp = fp = fn = 0
+  for doc_id, want in gold.items():
+    got = {(r['head_text'], r['relation'], r['tail_text'])
+           for r in out[doc_id] if r['score'] >= threshold}
+    tp += len(want & got)
+    fp += len(got - want)
+    fn += len(want - got)
+  return tp, fp, fn
+
+
+def relation_part(rows: Sequence[Row], gold: Dict[str, set],
+                  names: Sequence[str], args, thresholds) -> Dict:
+  """The job's relation task over `rows` asking `names`, scored at every
+  threshold and at the job's defaults; counts kept for pooling."""
+  task = default_task(args.model, 'relations', relations=list(names))
+  ner_threshold = (task.ner_threshold if args.re_ner_threshold is None
+                   else args.re_ner_threshold)
+  default = task.relation_threshold
+  task = dataclasses.replace(task, ner_threshold=ner_threshold,
+                             relation_threshold=min(min(thresholds), default))
+  out, dead = run_task(rows, task, args.model, args.threads)
+  part = {'sentences': len(rows), 'relations': list(names),
+          'gold_triples': sum(len(v) for v in gold.values()),
+          'ner_threshold': ner_threshold, 'dead_letters': dead,
+          'by_threshold': {}}
+  for threshold in thresholds:
+    counts = triple_counts(gold, out, threshold)
+    part['by_threshold'][str(threshold)] = {**goldlib.prf(*counts),
+                                            'counts': list(counts)}
+  counts = triple_counts(gold, out, default)
+  part['at_defaults'] = {'relation_threshold': default,
+                         **goldlib.prf(*counts), 'counts': list(counts)}
+  return part
+
+
+def pooled(parts: Sequence[Dict]) -> Dict:
+  """Triple P/R/F1 over several parts (sums of their counts)."""
+  out = {'parts': len(parts), 'by_threshold': {}}
+  for threshold in parts[0]['by_threshold']:
+    counts = [sum(p['by_threshold'][threshold]['counts'][i] for p in parts)
+              for i in range(3)]
+    out['by_threshold'][threshold] = goldlib.prf(*counts)
+  counts = [sum(p['at_defaults']['counts'][i] for p in parts)
+            for i in range(3)]
+  out['at_defaults'] = goldlib.prf(*counts)
+  return out
+
+
+def redocred_rows(sentences: Sequence[redocred.Sentence],
+                  relation_ids: Sequence[str]) -> Tuple[List[Row], Dict]:
+  rows = [(s.doc_id, s.text, {}) for s in sentences]
+  gold = {s.doc_id: redocred.gold_triples(s, relation_ids) for s in sentences}
+  return rows, gold
+
+
 def eval_relations(args, thresholds=(0.1, 0.2, 0.3, 0.4, 0.5)) -> Dict:
-  """P/R/F1 of (head, relation, tail) triples; one run at the lowest
-  relation threshold, scored at each threshold from the rows' scores."""
-  from model_handler.tasks.relations import RelationsTask
+  """P/R/F1 of (head, relation, tail) triples; one run per part at the
+  lowest relation threshold, scored at each threshold (and the job's
+  default) from the rows' scores. Parts: FewRel's held-out sentences of
+  trained types and its held-out types (every type of the part asked of
+  every sentence); Re-DocRED test sentences with the `--redocred_types`
+  most frequent trained types asked, and with its held-out types asked;
+  pooled over both sources."""
   by_type = data.fewrel_sentences(args.fewrel_dir)
+  parts = [('heldout_sentences', 'fewrel'), ('heldout_types', 'fewrel')]
+  if args.redocred_dir and Path(args.redocred_dir).is_dir():
+    parts += [('redocred_trained_types', 'redocred'),
+              ('redocred_heldout_types', 'redocred')]
+    test = redocred.split(args.redocred_dir, 'test')
+    names = redocred.relation_names(args.redocred_dir)
   report = {}
-  for part in ('heldout_sentences', 'heldout_types'):
-    items = data.split_relations(by_type, part)
-    rows, gold = relation_rows(items, args.re_per_type)
-    names = tuple(sorted({s.relation for s in gold.values()}))
-    task = RelationsTask(relations=names, ner_threshold=args.re_ner_threshold,
-                         relation_threshold=min(thresholds))
-    out, dead = run_task(rows, task, args.model, args.threads)
-    report[part] = {'sentences': len(rows), 'relations': list(names),
-                    'ner_threshold': args.re_ner_threshold,
-                    'dead_letters': dead, 'by_threshold': {}}
-    for threshold in thresholds:
-      tp = fp = fn = 0
-      for doc_id, sent in gold.items():
-        want = {(sent.head_text, sent.relation, sent.tail_text)}
-        got = {(r['head_text'], r['relation'], r['tail_text'])
-               for r in out[doc_id] if r['score'] >= threshold}
-        tp += len(want & got)
-        fp += len(got - want)
-        fn += len(want - got)
-      report[part]['by_threshold'][str(threshold)] = goldlib.prf(tp, fp, fn)
+  for part, source in progress(parts, 'relations', label=lambda p: p[0]):
+    if source == 'fewrel':
+      items = data.split_relations(by_type, part)
+      rows, sents = relation_rows(items, args.re_per_type)
+      gold = {k: {(s.head_text, s.relation, s.tail_text)}
+              for k, s in sents.items()}
+      relation_names = sorted({s.relation for s in sents.values()})
+    else:
+      ids = (redocred.frequent_types(test, args.redocred_types)
+             if part == 'redocred_trained_types'
+             else list(redocred.HELDOUT_TYPES))
+      rows, gold = redocred_rows(
+          redocred.evaluation_set(test, ids, args.redocred_sentences), ids)
+      relation_names = sorted({names[i] for i in ids})
+    report[part] = relation_part(rows, gold, relation_names, args,
+                                 thresholds)
+  for pool, members in (('trained_types_pooled', ('heldout_sentences',
+                                                  'redocred_trained_types')),
+                        ('heldout_types_pooled', ('heldout_types',
+                                                  'redocred_heldout_types'))):
+    report[pool] = pooled([report[m] for m in members if m in report])
   return report
 
 
 def _accuracy(rows: Sequence[Row], truth: Dict[str, str], classes,
               args) -> Dict:
-  from model_handler.tasks.classification import ClassificationTask
-  out, _ = run_task(rows, ClassificationTask(classes=tuple(classes)),
-                    args.model, args.threads)
+  task = default_task(args.model, 'classification', classes=list(classes))
+  out, _ = run_task(rows, task, args.model, args.threads)
   right = sum(1 for doc_id, label in truth.items()
               if out[doc_id] and out[doc_id][0]['label'] == label)
   answered = sum(1 for doc_id in truth if out[doc_id])
   return {'accuracy': round(right / len(truth), 4), 'documents': len(truth),
           'answered': answered, 'classes': list(classes),
-          'chance': round(1 / len(classes), 4)}
+          'chance': round(1 / len(classes), 4),
+          'threshold': task.threshold}
 
 
 def eval_classification(args) -> Dict:
@@ -246,7 +365,6 @@ def eval_classification(args) -> Dict:
 
 
 def eval_summary(args) -> Dict:
-  from model_handler.tasks.summary import SummaryTask
   rows, refs, leads = [], {}, {}
   for article in data.split_articles(data.squad_articles(args.squad_dir), True):
     for index, para in enumerate(article['paragraphs']):
@@ -260,7 +378,8 @@ def eval_summary(args) -> Dict:
       first = data.sentences(text)[0]
       leads[doc_id] = text[first[0]:first[1]]
   rows = rows[:args.summary_paragraphs]
-  out, _ = run_task(rows, SummaryTask(), args.model, args.threads)
+  task = default_task(args.model, 'summary')
+  out, _ = run_task(rows, task, args.model, args.threads)
   scores = [rouge1(' '.join(r['text'] for r in out[i]), refs[i])
             for i, _, _ in rows]
   return {'rouge1_f': _mean(scores),
@@ -268,6 +387,7 @@ def eval_summary(args) -> Dict:
                                           for i, _, _ in rows),
           'paragraphs': len(rows),
           'empty_summaries': sum(1 for i, _, _ in rows if not out[i]),
+          'threshold': task.threshold,
           'reference': 'sentence(s) holding the most answers to the '
                        "paragraph's SQuAD questions (derived)"}
 
@@ -279,28 +399,32 @@ def crossner_docs(args, domain):
 
 def eval_ner(args) -> Dict:
   from selflearning.evaluate import evaluate_docs
-  report = {}
-  for domain in ('ai', 'literature', 'science'):
+  threshold = (default_task(args.model, 'ner', labels=['x']).threshold
+               if args.ner_threshold is None else args.ner_threshold)
+  report = {'threshold': threshold}
+  for domain in progress(('ai', 'literature', 'science'), 'ner'):
     docs = crossner_docs(args, domain)
     labels = tuple((name, goldlib.CROSSNER_PROMPTS.get(name, name))
                    for name in goldlib.gold_labels(docs))
-    result = evaluate_docs(docs, args.model, labels, threshold=args.ner_threshold,
+    result = evaluate_docs(docs, args.model, labels, threshold=threshold,
                            torch_threads=args.threads)
     report[domain] = {**result['micro'], 'sentences': len(docs),
                       'macro_f1': result['macro_f1'],
                       'dead_letters': len(result['dead_letters'])}
+  report['mean_f1'] = _mean(report[d]['f1']
+                            for d in ('ai', 'literature', 'science'))
   return report
 
 
 def eval_open_extraction(args, types_per_domain: int = 2) -> Dict:
-  from model_handler.tasks.open_extraction import OpenExtractionTask
   report = {}
   for domain in ('ai', 'literature', 'science'):
     docs = crossner_docs(args, domain)
     counts = collections.Counter(s[2] for d in docs for s in d.spans)
     for name, _ in counts.most_common(types_per_domain):
       prompt = goldlib.CROSSNER_PROMPTS.get(name, name)
-      task = OpenExtractionTask(prompt=data.OPEN_TEMPLATES[0].format(prompt))
+      task = default_task(args.model, 'open_extraction',
+                          prompt=data.OPEN_TEMPLATES[0].format(prompt))
       out, _ = run_task([(d.id, d.text, {}) for d in docs], task, args.model,
                         args.threads)
       tp = fp = fn = 0
@@ -333,13 +457,23 @@ def arg_parser() -> argparse.ArgumentParser:
                   choices=list(EVALUATORS))
   ap.add_argument('--ner_sentences', type=int, default=200,
                   help='CrossNER test sentences per domain')
-  ap.add_argument('--ner_threshold', type=float, default=0.5)
+  ap.add_argument('--ner_threshold', type=float, default=None,
+                  help='CrossNER threshold (default: the job\'s: the '
+                  'model\'s task_defaults.json, else built-in)')
   ap.add_argument('--qa_paragraphs', type=int, default=40,
                   help='held-out SQuAD paragraphs per article')
   ap.add_argument('--re_per_type', type=int, default=25,
                   help='held-out FewRel sentences per relation type')
-  ap.add_argument('--re_ner_threshold', type=float, default=0.3,
-                  help="relations' stage-1 (source entity) threshold")
+  ap.add_argument('--re_ner_threshold', type=float, default=None,
+                  help="relations' stage-1 (head entity) threshold (default: "
+                  "the job's)")
+  ap.add_argument('--redocred_dir', default='../shared/data/redocred',
+                  help='Re-DocRED (its test split); skipped when absent')
+  ap.add_argument('--redocred_sentences', type=int, default=100,
+                  help='Re-DocRED test sentences per part')
+  ap.add_argument('--redocred_types', type=int, default=12,
+                  help='trained Re-DocRED relation types asked (the most '
+                  'frequent in the test split)')
   ap.add_argument('--summary_paragraphs', type=int, default=60)
   ap.add_argument('--threads', type=int, default=None)
   ap.add_argument('--report', default=None, help='write the JSON here')
@@ -349,7 +483,7 @@ def arg_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
   args = arg_parser().parse_args(argv)
   report = {'model': args.model, 'tasks': {}}
-  for name in args.tasks:
+  for name in progress(args.tasks, 'evaluate_tasks', unit='task'):
     started = time.monotonic()
     report['tasks'][name] = EVALUATORS[name](args)
     report['tasks'][name]['seconds'] = round(time.monotonic() - started, 1)
