@@ -316,3 +316,16 @@ def test_bi_encoder_keeps_one_prompt(model_cache):
       'max_types'] < 60
   calls = plan_stage1(bi_model, [f'kind {i}' for i in range(60)])
   assert len(calls) == 1 and len(calls[0].labels) == 60
+
+
+def test_many_labels_tool_runs_three_jobs(marker_model, documents, tmp_path):
+  """bench.many_labels at smoke size: the same weights with and without
+  max_types, `person` alone; its numbers are counted from real output."""
+  from bench.many_labels import measure
+  model = model_copy(marker_model, tmp_path / 'm', max_types=3)
+  result = measure(model, 8, 0.3, documents)
+  assert result['max_types'] == 3 and result['labels'] == 8
+  assert result['person_alone'] > 0  # random tiny model: spans at 0.3
+  for way in ('subwords', 'max_types'):
+    assert (result[f'alone_also_found_split_by_{way}'] <=
+            min(result['person_alone'], result[f'person_split_by_{way}']))
