@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -152,6 +153,23 @@ def test_report_on_gcs(two_runs, tmp_path):
       two_runs['r2'].read_text(encoding='utf-8'))['rows']
   # r1's page was not uploaded and its files are gone: said so.
   assert 'run r1 has no report page' in page
+
+
+@pytest.mark.unit
+def test_inert_json_cannot_end_its_script_element():
+  value = {'label': '</script><script>alert(1)</script> & <!--'}
+  page = (f'<script type="application/json" id="{run_report.AGGREGATES_ID}">'
+          f'{run_report.json_inert(value)}</script>')
+  assert page.count('<') == 2  # the element's own tags only
+  assert run_report.page_aggregates(page) == value
+
+
+@pytest.mark.unit
+def test_rare_categories_fold_into_other():
+  counts = Counter({f'q{i}': i for i in range(1, 11)})
+  assert run_report.fold(counts, 3)
+  assert counts == {'q10': 10, 'q9': 9, 'q8': 8, run_report.OTHER: 28}
+  assert not run_report.fold(counts, 4)
 
 
 LARGE = r'''
