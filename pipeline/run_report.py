@@ -215,7 +215,8 @@ def aggregate(output: str, run_id: str, state: TableState,
   from model_handler.tasks import TASK_TYPES
   from transforms.corpus_tables import ENTITY_INDEX_TABLE
   from transforms.read_parquet import open_parquet
-  files = run_files(output, state, run_id)
+  files = {t: p for t, p in run_files(output, state, run_id).items()
+           if p}  # not the tables only other runs wrote
   rows = {t: sum(f['rows'] for f in state.files[t] if f['run_id'] == run_id)
           for t in files}
   set_thresholds = thresholds(manifest)
