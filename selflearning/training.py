@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
 
 ENCODER_PARAM_MARK = 'token_rep_layer'
+# With a time budget, the step count is re-planned this often.
+REPLAN_EVERY = 100
 
 
 @dataclass
@@ -162,9 +164,9 @@ def train(model, batches: Iterable[List[Dict]], settings: TrainSettings,
   grads.
 
   With `settings.time_budget_s`, the step count is re-planned after 30 steps
-  (from the rate of steps 11-30) so that training ends within the budget
-  (the learning-rate schedule is stretched to the new count); CPU builds
-  leave it unset (repeatable).
+  and every REPLAN_EVERY steps after (from the mean rate since step 10) so
+  that training ends within the budget (the learning-rate schedule follows
+  the new count); the count then depends on the machine's speed.
 
   -> {'losses': per-log-interval mean losses, 'steps': ..., 'seconds': ...}.
   """
@@ -210,10 +212,12 @@ def train(model, batches: Iterable[List[Dict]], settings: TrainSettings,
     step += 1
     if step == 10:
       tenth = time.time()
-    if step == 30 and settings.time_budget_s:
-      # the rate of steps 11-30: the first ones also pay for starting the
-      # loader workers and warming the GPU
-      rate = (time.time() - tenth) / 20
+    if settings.time_budget_s and (step == 30 or (
+        step > 30 and step % REPLAN_EVERY == 0)):
+      # the mean rate since step 10: the first ones also pay for starting
+      # the loader workers and warming the GPU; re-planned every
+      # REPLAN_EVERY steps, as a shared CPU's speed changes with its load
+      rate = (time.time() - tenth) / (step - 10)
       left = settings.time_budget_s - (time.time() - started)
       plan['steps'] = max(step, warm + 1, min(settings.steps, step + int(
           left / rate)))
