@@ -27,7 +27,7 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m pipeline --input 'data/sample/*.parquet' --output out/sample --tasks examples/all_tasks.yaml --overwrite
 	$(BIN)/python scripts/show_tables.py out/sample --rows 3
-	@$(BIN)/python -m pipeline.run_report out/sample --if_missing
+	@$(BIN)/python -m pipeline.report out/sample --if_missing
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests

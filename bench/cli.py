@@ -48,7 +48,7 @@ os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
 
 from bench import charts  # noqa: E402
 from bench import models as bench_models  # noqa: E402
-from bench import report  # noqa: E402
+from bench import results_report as report  # noqa: E402
 from bench import scenarios  # noqa: E402
 from common.progress_line import progress  # noqa: E402
 

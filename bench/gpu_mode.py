@@ -36,7 +36,7 @@ from typing import Any, Callable, Dict, List
 
 from bench import corpora
 from bench import models as bench_models
-from bench import report
+from bench import results_report as report
 from bench import timing
 from bench.scenarios import LABELS, log
 

@@ -32,7 +32,7 @@ os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
 
 from bench import corpora  # noqa: E402
 from bench import models as bench_models  # noqa: E402
-from bench import report  # noqa: E402
+from bench import results_report as report  # noqa: E402
 from bench import timing  # noqa: E402
 from bench.scenarios import LABELS, best, log  # noqa: E402
 

@@ -166,7 +166,7 @@ def write_output(output: str, rows: Dict[str, int], documents: int,
 def measure(output: str) -> dict:
   """Build the latest run's page here (call in a fresh process)."""
   import matplotlib  # noqa: F401  (imports are not the build's time)
-  from pipeline import run_report
+  from pipeline import report as run_report
   from model_handler import tasks  # noqa: F401
   pool = pa.default_memory_pool()
   started = time.perf_counter()

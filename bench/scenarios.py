@@ -8,7 +8,7 @@ bare gliner runs >= 30 s, so the job's fixed cost is paid once as on a real
 corpus), mixed lengths (P2, against bare gliner reading the same words in
 max_len-word pieces; the truncating call stays as a diagnostic), long
 documents (P3a) and planted entities (P3b, recall by position).
-The ratios and verdicts derived from these numbers live in ``bench.report``;
+The ratios and verdicts derived from these numbers live in ``bench.results_report``;
 which scenarios a mode runs, in ``bench.cli``.
 """
 from __future__ import annotations

@@ -7,7 +7,7 @@ committed -- the commit log's files (pipeline.table_log) and the run's
 manifest (pipeline.commit) -- so it reads the same whatever runner wrote the
 output, and can be rebuilt later for any run still in the committed state:
 
-    python -m pipeline.run_report OUTPUT [--run_id R]
+    python -m pipeline.report OUTPUT [--run_id R]
 
 It reads only the columns it counts, one record batch at a time, so a table
 of ten million rows costs a few MiB of Arrow memory. The page is
@@ -613,7 +613,7 @@ def render(agg: dict, output: str, previous: Optional[str],
       change_section(agg, previous, before, why),
       lineage_section(agg, output),
       f'<p class="note">Built from the commit log and the run manifest of '
-      f'<code>{esc(output)}</code> by <code>python -m pipeline.run_report'
+      f'<code>{esc(output)}</code> by <code>python -m pipeline.report'
       '</code>; no file of this page is fetched from anywhere.</p>',
   ]
   title = f'gliner-beam run {agg["run_id"]}'
@@ -693,14 +693,14 @@ def report_after_run(output: str, run_id: str, summary) -> Optional[str]:
   except ImportError as exc:
     return (f'report: not written ({exc}; install the `report` extra: pip '
             "install 'gliner-beam[report]', then python -m "
-            f'pipeline.run_report {output} --run_id {run_id})')
+            f'pipeline.report {output} --run_id {run_id})')
   except Exception as exc:  # pylint: disable=broad-except
     return f'report: not written ({type(exc).__name__}: {exc})'
 
 
 def main(argv: Optional[List[str]] = None) -> int:
   parser = argparse.ArgumentParser(
-      prog='python -m pipeline.run_report',
+      prog='python -m pipeline.report',
       description='Write <output>/_runs/<run id>.html for a committed batch '
       'run and print its path.')
   parser.add_argument('output', help='the job\'s --output (local or gs://)')

@@ -310,7 +310,7 @@ def main(argv: Optional[List[str]] = None) -> int:
       signal.signal(signum, handler)
   print(summary.format())
   if not config.streaming:
-    from pipeline.run_report import report_after_run
+    from pipeline.report import report_after_run
     print(report_after_run(config.output, config.run_id, summary))
   return 0
 

@@ -1,4 +1,4 @@
-"""The run report page (pipeline.run_report): built by real job runs on a
+"""The run report page (pipeline.report): built by real job runs on a
 tiny model, its numbers checked against pyarrow reads of the committed
 files, hostile text escaped, the change against the previous run also after
 an --overwrite deleted that run's files, bounded memory on a generated
@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
-from pipeline import run_report
+from pipeline import report as run_report
 from pipeline.table_log import latest_state
 from tests.conftest import REPO, read_table, run_cli, write_parquet
 
