@@ -6,9 +6,12 @@ defaults.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipeline.option_error import OptionError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = str(REPO_ROOT / 'models' / 'gliner-multitask-minilm-l6')
@@ -18,25 +21,33 @@ DEFAULT_MODEL = str(REPO_ROOT / 'models' / 'gliner-multitask-minilm-l6')
 # the entity labels live under `--entity_labels`; the command line accepts
 # `--labels` for them and renames it before Beam sees it.
 LABELS_ALIAS = '--labels'
+# One Dataflow job label as Beam's --labels takes it: key=value, no commas.
+_JOB_LABEL = re.compile(r'^[\w.-]+=[\w.-]*$')
 LABELS_FLAG = '--entity_labels'
 
 
 def rename_labels_flag(argv):
   """Map the user-facing `--labels` to `--entity_labels` in argv.
 
-  A `--labels` value holding `=` (`key=value`) is a Dataflow job label, as
-  launchers such as Airflow's Beam operator pass it: it stays Beam's (an
-  entity label never contains `=`)."""
+  A `--labels` value holding `=` is a Dataflow job label (`key=value`, or a
+  JSON object), as launchers such as Airflow's Beam operator pass it: it
+  stays Beam's (an entity label never contains `=`). A value with `=` that is
+  no job label either (`person,x=1`) is refused: Beam would take it and the
+  job would run silently with the default labels."""
   renamed = list(argv)
   for i, arg in enumerate(argv):
     if arg == LABELS_ALIAS:
       value = argv[i + 1] if i + 1 < len(argv) else ''
-      if '=' not in value:
-        renamed[i] = LABELS_FLAG
     elif arg.startswith(LABELS_ALIAS + '='):
       value = arg[len(LABELS_ALIAS) + 1:]
-      if '=' not in value:
-        renamed[i] = LABELS_FLAG + arg[len(LABELS_ALIAS):]
+    else:
+      continue
+    if '=' not in value:
+      renamed[i] = LABELS_FLAG + arg[len(LABELS_ALIAS):]
+    elif not _JOB_LABEL.match(value) and not value.lstrip().startswith('{'):
+      raise OptionError(
+          LABELS_ALIAS, f'{value!r} is neither entity labels (a label cannot '
+          'contain "=") nor one Dataflow job label (key=value)')
   return renamed
 
 

@@ -28,6 +28,8 @@ def error_line(capsys):
 
 @pytest.mark.parametrize('extra,option', [
     (['--labels', ' , ,'], '--labels'),
+    (['--labels', 'person,x=1'], '--labels'),
+    (['--labels=person, team=nlp'], '--labels'),
     (['--threshold', '1.5'], '--threshold'),
     (['--threshold', '-0.1'], '--threshold'),
     (['--max_batch_tokens', '0'], '--max_batch_tokens'),
