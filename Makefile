@@ -53,7 +53,7 @@ build-model: $(STAMP)
 
 # Every task's quality through the job on held-out data (docs/MODEL_CARD.md).
 evaluate: $(STAMP)
-	$(BIN)/python -m selflearning.evaluate_tasks --model models/gliner-multitask-minilm-l6 --crossner_dir $(SHARED_DATA)/crossner --squad_dir $(SHARED_DATA)/squad --fewrel_dir $(SHARED_DATA)/fewrel --report out/quality.json
+	$(BIN)/python -m selflearning.evaluate_tasks --model models/gliner-multitask-minilm-l6 --crossner_dir $(SHARED_DATA)/crossner --squad_dir $(SHARED_DATA)/squad --fewrel_dir $(SHARED_DATA)/fewrel --redocred_dir $(SHARED_DATA)/redocred --report out/quality.json
 
 # After adding or changing a job option: regenerate the Flex Template metadata
 # (tests/test_templates.py fails while it is stale).

@@ -28,7 +28,8 @@ def args():
       crossner_dir=str(SHARED / 'crossner'), squad_dir=str(SHARED / 'squad'),
       fewrel_dir=str(SHARED / 'fewrel'), ner_sentences=40, ner_threshold=0.5,
       qa_paragraphs=6, re_per_type=6, re_ner_threshold=0.3,
-      summary_paragraphs=20, threads=2)
+      redocred_dir=str(SHARED / 'redocred'), redocred_sentences=8,
+      redocred_types=12, summary_paragraphs=20, threads=2)
 
 
 def test_ner_zero_shot_on_unseen_crossner_domains(args):
@@ -46,6 +47,12 @@ def test_qa_answers_unseen_articles(args):
   assert report['dead_letters'] == 0 and report['questions'] > 50
   assert at['answerable_f1'] >= 0.30  # measured 0.393
   assert at['all_f1'] > report['never_answer_f1'] + 0.03  # 0.353 vs 0.263
+  # also scored at the job's default: the model's file, else built-in
+  default = ev.default_task(args.model, 'qa', questions_column='q').threshold
+  assert report['at_defaults']['threshold'] == default
+  if str(default) in report['by_threshold']:
+    assert report['by_threshold'][str(default)]['all_f1'] == report[
+        'at_defaults']['all_f1']
 
 
 def test_relations_on_held_out_sentences(args):
@@ -55,6 +62,12 @@ def test_relations_on_held_out_sentences(args):
         report['heldout_types']['by_threshold'])
   assert seen['tp'] >= 3  # measured 8 of 72 (F1 0.121)
   assert seen['f1'] >= 0.04
+  if (SHARED / 'redocred').is_dir():
+    docred = report['redocred_trained_types']
+    assert docred['sentences'] == 8 and docred['dead_letters'] == 0
+    assert docred['gold_triples'] >= 8 and len(docred['relations']) == 12
+    pooled = report['trained_types_pooled']['by_threshold']['0.1']
+    assert pooled['support'] == seen['support'] + docred['gold_triples']
 
 
 def test_classification_beats_chance(args):
