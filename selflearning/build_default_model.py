@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
@@ -57,7 +57,7 @@ BACKBONE_NAME = 'sentence-transformers/all-MiniLM-L6-v2'
 # ---------------------------------------------------------------------------
 # Examples
 # ---------------------------------------------------------------------------
-def source_dirs(args) -> Dict[str, Path]:
+def source_dirs(args) -> Dict[str, Optional[Path]]:
   """Each data source's directory: its own option, else under --data_dir."""
   root = Path(args.data_dir) if args.data_dir else None
   out = {}
@@ -68,18 +68,26 @@ def source_dirs(args) -> Dict[str, Path]:
   return out
 
 
-def data_files(dirs: Dict[str, Path]) -> List[Path]:
-  """Every data file a build reads."""
-  files = [dirs['squad'] / 'train-v2.0-10-articles.json',
-           dirs['fewrel'] / 'pid2name.json', dirs['fewrel'] / 'val_wiki.json']
-  files += [dirs['ner'] / c / ner_corpora.DATA_FILE
-            for c in sorted(ner_corpora.PROMPTS)]
-  files += redocred.data_files(dirs['redocred'])
+def data_files(dirs: Dict[str, Optional[Path]]) -> List[Path]:
+  """Every data file a build reads (of the sources given a directory)."""
+  files = []
+  if dirs['squad']:
+    files.append(dirs['squad'] / 'train-v2.0-10-articles.json')
+  if dirs['fewrel']:
+    files += [dirs['fewrel'] / 'pid2name.json', dirs['fewrel'] / 'val_wiki.json']
+  if dirs['ner']:
+    files += [dirs['ner'] / c / ner_corpora.DATA_FILE
+              for c in sorted(ner_corpora.PROMPTS)]
+  if dirs['redocred']:
+    files += redocred.data_files(dirs['redocred'])
   return files
 
 
-def missing_files(dirs: Dict[str, Path]) -> List[str]:
-  return [str(f) for f in data_files(dirs) if not f.is_file()]
+def missing_files(dirs: Dict[str, Optional[Path]]) -> List[str]:
+  """Data files a build would read that are not there, and the sources
+  given no directory."""
+  return ([f'--{name}_dir (not given)' for name, d in dirs.items() if not d]
+          + [str(f) for f in data_files(dirs) if not f.is_file()])
 
 
 def file_record(path: Path) -> Dict:
@@ -327,8 +335,7 @@ def main(argv=None):
       print(f'error: {", ".join(required)}: give --data_dir (e.g. '
             '../shared/data) or each data directory', file=sys.stderr)
       return 2
-    missing = [f for f in missing_files(dirs)
-               if not f.startswith((str(dirs['squad']), str(dirs['fewrel'])))]
+    missing = missing_files(dirs)
     if missing and not args.allow_missing_data:
       print('error: data files missing (a build elsewhere would train on '
             'less; --allow_missing_data to go on without them): '
