@@ -12,7 +12,6 @@ are drawn only where `bench.timing` measured them (`breakdown_s`).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import textwrap
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from common.chart_svg import PALETTE, pyplot, save_svg
+from common.chart_svg import PALETTE, pyplot, redraw_main, save_svg
 
 BARE = 'bare gliner'
 BARE_SAME_WORDS = 'bare gliner, same words'
@@ -275,19 +274,8 @@ def draw_after_run(results_path: Path) -> Optional[Path]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-  parser = argparse.ArgumentParser(prog='python -m bench.charts',
-                                   description=__doc__.split('\n')[0])
-  parser.add_argument('results', nargs='+', type=Path,
-                      help='results JSON written by python -m bench')
-  args = parser.parse_args(argv)
-  status = 0
-  for path in args.results:
-    try:
-      print(draw_file(path))
-    except (OSError, ValueError) as exc:
-      print(f'error: {path}: {exc}', file=sys.stderr)
-      status = 2
-  return status
+  return redraw_main(argv, 'python -m bench.charts', __doc__.split('\n')[0],
+                     'results JSON written by python -m bench', draw_file)
 
 
 if __name__ == '__main__':

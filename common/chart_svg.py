@@ -10,10 +10,12 @@ only when a chart is drawn, never by the job.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import re
+import sys
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional, Sequence
 
 STYLE = {
     'svg.fonttype': 'none',  # text as <text>, not paths: small, searchable
@@ -89,3 +91,19 @@ def chart_problem(svg_path: Path) -> Optional[str]:
   if sha256_of(data) != sha:
     return f'{svg_path}: stale, {data.name} changed since it was drawn'
   return None
+
+
+def redraw_main(argv: Optional[Sequence[str]], prog: str, description: str,
+                what: str, draw_file: Callable[[Path], Path]) -> int:
+  """The redraw command both chart tools share: draw every JSON named, say
+  which could not be drawn and why, exit 2 if any."""
+  parser = argparse.ArgumentParser(prog=prog, description=description)
+  parser.add_argument('paths', nargs='+', type=Path, help=what)
+  status = 0
+  for path in parser.parse_args(argv).paths:
+    try:
+      print(draw_file(path))
+    except (OSError, ValueError) as exc:
+      print(f'error: {path}: {exc}', file=sys.stderr)
+      status = 2
+  return status

@@ -11,13 +11,12 @@ chart does not know is named under the chart, not dropped silently.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from common.chart_svg import PALETTE, pyplot, save_svg
+from common.chart_svg import PALETTE, pyplot, redraw_main, save_svg
 
 PRF = ('precision', 'recall', 'f1')
 
@@ -145,19 +144,8 @@ def draw_file(report_path: Path) -> Path:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-  parser = argparse.ArgumentParser(prog='python -m selflearning.quality_chart',
-                                   description=__doc__.split('\n')[0])
-  parser.add_argument('reports', nargs='+', type=Path,
-                      help='JSON written by evaluate_tasks --report')
-  args = parser.parse_args(argv)
-  status = 0
-  for path in args.reports:
-    try:
-      print(draw_file(path))
-    except (OSError, ValueError) as exc:
-      print(f'error: {path}: {exc}', file=sys.stderr)
-      status = 2
-  return status
+  return redraw_main(argv, 'python -m selflearning.quality_chart', __doc__.split('\n')[0],
+                     'JSON written by evaluate_tasks --report', draw_file)
 
 
 if __name__ == '__main__':
