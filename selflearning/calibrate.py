@@ -175,8 +175,27 @@ CALIBRATORS = {'ner': calibrate_ner, 'qa': calibrate_qa,
                'relations': calibrate_relations, 'summary': calibrate_summary}
 
 
+def build_provenance(model_dir: Path) -> Optional[Dict]:
+  """What the model's build.json says about the weights calibrated, with a
+  caveat for a build that continued from another checkpoint: that one's
+  own training data is not known to have left the calibration data out."""
+  path = model_dir / 'build.json'
+  if not path.is_file():
+    return None
+  record = json.loads(path.read_text())
+  out = {k: record.get(k) for k in ('weights_sha256', 'init', 'command')}
+  if record.get('init'):
+    out['caveat'] = ('continued from another checkpoint (init), whose own '
+                     'training may have included the calibration data')
+  elif 'squad_calibration' not in record.get('held_out', {}):
+    out['caveat'] = ('built before the calibration data was held out: its '
+                     'training included the SQuAD calibration paragraphs')
+  return out
+
+
 def task_defaults_document(results: Dict[str, Dict], command: str,
-                           seconds: float) -> Dict:
+                           seconds: float,
+                           model_build: Optional[Dict] = None) -> Dict:
   """The task_defaults.json content: the chosen values, and how they were
   chosen (free-form provenance under `calibration`)."""
   return {
@@ -191,6 +210,7 @@ def task_defaults_document(results: Dict[str, Dict], command: str,
                   'ties to the lower threshold',
           'tasks': {name: {k: v for k, v in r.items() if k != 'values'}
                     for name, r in results.items()},
+          'model_build': model_build,
       },
   }
 
@@ -245,7 +265,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   command = 'python -m selflearning.calibrate ' + ' '.join(
       sys.argv[1:] if argv is None else argv)
   document = task_defaults_document(results, command,
-                                    time.monotonic() - started)
+                                    time.monotonic() - started,
+                                    build_provenance(model_dir))
   if args.dry_run:
     print(json.dumps(document, indent=2, default=str))
     return 0
