@@ -37,7 +37,8 @@ def test_ner_zero_shot_on_unseen_crossner_domains(args):
   f1 = {d: report[d]['f1'] for d in ('ai', 'literature', 'science')}
   print('\nNER F1', f1)
   assert all(report[d]['dead_letters'] == 0 for d in f1)
-  assert sum(f1.values()) / 3 >= 0.09  # measured 0.142 (0.120 / 0.156 / 0.150)
+  # measured 0.208 (0.144 / 0.275 / 0.206); the issue-12 model: 0.142
+  assert sum(f1.values()) / 3 >= 0.16
 
 
 def test_qa_answers_unseen_articles(args):
@@ -45,8 +46,8 @@ def test_qa_answers_unseen_articles(args):
   at = report['by_threshold']['0.5']
   print('\nQA', at, 'never-answer', report['never_answer_f1'])
   assert report['dead_letters'] == 0 and report['questions'] > 50
-  assert at['answerable_f1'] >= 0.30  # measured 0.393
-  assert at['all_f1'] > report['never_answer_f1'] + 0.03  # 0.353 vs 0.263
+  assert at['answerable_f1'] >= 0.30  # measured 0.363
+  assert at['all_f1'] > report['never_answer_f1'] + 0.03  # 0.341 vs 0.263
   # also scored at the job's default: the model's file, else built-in
   default = ev.default_task(args.model, 'qa', questions_column='q').threshold
   assert report['at_defaults']['threshold'] == default
@@ -60,7 +61,7 @@ def test_relations_on_held_out_sentences(args):
   seen = report['heldout_sentences']['by_threshold']['0.1']
   print('\nRE', report['heldout_sentences']['by_threshold'],
         report['heldout_types']['by_threshold'])
-  assert seen['tp'] >= 3  # measured 8 of 72 (F1 0.121)
+  assert seen['tp'] >= 3  # measured 10 of 72 (F1 0.103)
   assert seen['f1'] >= 0.04
   if (SHARED / 'redocred').is_dir():
     docred = report['redocred_trained_types']
@@ -75,17 +76,17 @@ def test_classification_beats_chance(args):
   print('\nclassification', {k: (v['accuracy'], v['chance'])
                              for k, v in report.items()})
   domains = report['crossner_domains']
-  assert domains['accuracy'] >= domains['chance'] + 0.15  # measured 0.60
+  assert domains['accuracy'] >= domains['chance'] + 0.15  # measured 0.63
 
 
 def test_summary_picks_the_key_sentence(args):
   report = ev.eval_summary(args)
   print('\nsummary', report)
   assert report['empty_summaries'] <= report['paragraphs'] // 4
-  assert report['rouge1_f'] >= 0.50  # measured 0.667
+  assert report['rouge1_f'] >= 0.50  # measured 0.675
 
 
 def test_open_extraction_follows_the_instruction(args):
   report = ev.eval_open_extraction(args, types_per_domain=1)
   print('\nopen extraction', report)
-  assert report['micro_f1_mean'] >= 0.15  # measured 0.269
+  assert report['micro_f1_mean'] >= 0.15  # measured 0.290
