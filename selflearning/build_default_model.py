@@ -21,7 +21,12 @@ the path, sha256 and example counts of every data file read). On CUDA
 training runs in bf16 autocast and is fast but not bit-exact. `--examples`
 trains from a dump of the same examples (for machines without the data);
 `--init DIR` continues from an existing checkpoint instead of the bare
-backbone (its weights hash is recorded). A data source that is missing is an
+backbone (its weights hash is recorded). A time-budgeted run's step count
+depends on the machine's speed: `build.json` records its `step_plan`, and
+`--replay_plan BUILD_JSON` replays it exactly (no timing); `--expect
+BUILD_JSON` checks the init weights and data files before training and the
+weights after, printing MATCH or MISMATCH (`make build-model` rebuilds the
+committed model this way). A data source that is missing is an
 error (a build elsewhere must not silently train on less), unless
 --allow_missing_data says so (recorded in `build.json`).
 """
@@ -194,6 +199,67 @@ def weights_hash(model_dir) -> str:
       (Path(model_dir) / 'model.safetensors').read_bytes()).hexdigest()
 
 
+class BuildRefused(ValueError):
+  """An option that would not rebuild what it names: stops before training."""
+
+
+def read_json(path, option: str):
+  """A JSON file given on the command line (a build.json, or a plan)."""
+  try:
+    return json.loads(Path(path).read_text())
+  except (OSError, ValueError) as exc:
+    raise BuildRefused(f'{option} {path}: not a readable JSON file '
+                       f'({exc})') from exc
+
+
+def read_record(path) -> Dict:
+  """The build.json that --expect names."""
+  record = read_json(path, '--expect')
+  if not isinstance(record, dict) or 'weights_sha256' not in record:
+    raise BuildRefused(f'--expect {path}: not a build.json (no '
+                       'weights_sha256)')
+  return record
+
+
+def read_step_plan(path, steps: int) -> List[List[int]]:
+  """The `step_plan` of a build.json (or a bare JSON list), checked against
+  --steps (the warm-up and the plan's limits follow it)."""
+  plan = record = read_json(path, '--replay_plan')
+  if isinstance(record, dict):
+    if 'step_plan' not in record:
+      raise BuildRefused(f'--replay_plan {path}: no step_plan in it')
+    plan = record['step_plan']
+    recorded = (record.get('settings') or {}).get('steps')
+    if recorded is not None and recorded != steps:
+      raise BuildRefused(f'--replay_plan {path}: recorded with --steps '
+                         f'{recorded}, this build has --steps {steps} (the '
+                         'warm-up follows it)')
+  try:
+    return [list(e) for e in training.check_step_plan(plan, steps)]
+  except ValueError as exc:
+    raise BuildRefused(f'--replay_plan {path}: {exc}') from exc
+
+
+def check_inputs(expected: Dict, init_hash: Optional[str],
+                 files: List[Path]) -> List[str]:
+  """What differs from the expected build before training: the init
+  weights, and data files whose content the expected build did not read."""
+  problems = []
+  want_init = (expected.get('init') or {}).get('weights_sha256')
+  if want_init != init_hash:
+    problems.append(f'init weights sha256 {init_hash} (expected {want_init})')
+  read = {f.get('sha256') for f in expected.get('data_files', [])}
+  for path in files:
+    record = file_record(path)
+    if record['sha256'] not in read:
+      problems.append(f'{path}: sha256 {record["sha256"][:16]} is not a '
+                      'file the expected build read')
+  if len(files) != len(read):
+    problems.append(f'{len(files)} data files read, the expected build read '
+                    f'{len(read)}')
+  return problems
+
+
 def build(args, log=print) -> Dict:
   started = time.time()
   training.seed_everything(SEED, threads=args.threads)
@@ -206,6 +272,17 @@ def build(args, log=print) -> Dict:
     files = [f for f in data_files(source_dirs(args)) if f.is_file()]
   counts = {t: len(v) for t, v in sorted(pools.items())}
   log(f'examples per task: {counts}')
+  init_hash = weights_hash(args.init) if args.init else None
+  expected = read_record(args.expect) if args.expect else None
+  if expected is not None:
+    problems = check_inputs(expected, init_hash, files)
+    if expected.get('examples') != counts:
+      problems.append(f'examples per task differ from {expected.get("examples")}')
+    if problems:
+      raise BuildRefused(f'not the inputs of {args.expect}: '
+                       + '; '.join(problems))
+    log(f'inputs match {args.expect} (init weights, {len(files)} data files, '
+        'examples per task)')
   if args.init:
     model = training.load_model(args.init)
   else:
@@ -226,12 +303,13 @@ def build(args, log=print) -> Dict:
       pools, args.batch_size, rng, one_task_per_batch=args.one_task_per_batch))
   stats = training.train(
       model, batches, settings,
-      log=lambda m: log(f'{m} (total {time.time() - started:.0f}s)'))
+      log=lambda m: log(f'{m} (total {time.time() - started:.0f}s)'),
+      replay_plan=args.step_plan)
   record = {
       'command': 'python -m selflearning.build_default_model ' + ' '.join(
           sys.argv[1:]),
       'backbone': BACKBONE_NAME, 'seed': SEED, 'device': args.device,
-      'init': ({'path': args.init, 'weights_sha256': weights_hash(args.init)}
+      'init': ({'path': args.init, 'weights_sha256': init_hash}
                if args.init else None),
       'examples': counts, 'examples_by_source': dict(sorted(
           source_counts.items())),
@@ -254,6 +332,7 @@ def build(args, log=print) -> Dict:
       },
       'settings': settings.as_dict(), 'losses': stats['losses'],
       'steps_done': stats['steps'], 'train_seconds': stats['seconds'],
+      'step_plan': stats['step_plan'], 'replayed_plan_of': args.replay_plan,
   }
   training.save_checkpoint(model, args.out, fp16=args.fp16,
                            model_name=BACKBONE_NAME)
@@ -263,6 +342,12 @@ def build(args, log=print) -> Dict:
       json.dumps(record, indent=2, sort_keys=True) + '\n')
   log(f"built {args.out} in {record['total_seconds']}s, weights sha256 "
       f"{record['weights_sha256'][:16]}")
+  if expected is not None:
+    same = record['weights_sha256'] == expected.get('weights_sha256')
+    log(f"{'MATCH' if same else 'MISMATCH'}: weights sha256 "
+        f"{record['weights_sha256']} vs {expected.get('weights_sha256')} "
+        f'of {args.expect}')
+    record['matches_expected'] = same
   return record
 
 
@@ -310,6 +395,16 @@ def arg_parser():
                   type=float, default=None,
                   help='re-plan --steps to end within this many seconds '
                   '(the step count then depends on the machine\'s speed)')
+  ap.add_argument('--replay_plan', '--replay-plan', default=None,
+                  help='replay the step plan recorded in this build.json '
+                  '(its step_plan; or a JSON list of [step, total]) instead '
+                  'of timing: the same init, data, seed and plan give the '
+                  'same weights on CPU')
+  ap.add_argument('--expect', default=None,
+                  help='a build.json to rebuild: refuse before training '
+                  'unless the init weights, data files and examples are '
+                  'its own; after, print MATCH or MISMATCH of the weights '
+                  'hash (exit 1 on MISMATCH)')
   ap.add_argument('--rnn-layers', type=int, default=1)
   ap.add_argument('--steps', type=int, default=2800,
                   help='optimizer steps (the CPU recipe; with --time_budget_s '
@@ -346,8 +441,20 @@ def main(argv=None):
     dump_examples(pools, args.dump_examples)
     print({t: len(v) for t, v in sorted(pools.items())})
     return 0
-  build(args, log=lambda m: print(m, flush=True))
-  return 0
+  args.step_plan = None
+  try:
+    if args.replay_plan:
+      if args.time_budget_s:
+        raise BuildRefused('--replay_plan and --time_budget_s exclude each '
+                         'other (the budget would plan anew)')
+      args.step_plan = read_step_plan(args.replay_plan, args.steps)
+    if args.expect:
+      read_record(args.expect)
+    record = build(args, log=lambda m: print(m, flush=True))
+  except BuildRefused as exc:
+    print(f'error: {exc}', file=sys.stderr)
+    return 2
+  return 1 if record.get('matches_expected') is False else 0
 
 
 if __name__ == '__main__':

@@ -16,12 +16,14 @@ from __future__ import annotations
 import glob
 import json
 import random
+import re
 import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence
+from typing import (Callable, Dict, Iterable, Iterator, List, Optional,
+                    Sequence, Tuple)
 
 ENCODER_PARAM_MARK = 'token_rep_layer'
 # With a time budget, the step count is re-planned this often.
@@ -158,7 +160,8 @@ def collated(model, batches: Iterable[List[Dict]], steps: int,
 
 
 def train(model, batches: Iterable[List[Dict]], settings: TrainSettings,
-          log: Callable[[str], None] = print) -> Dict:
+          log: Callable[[str], None] = print,
+          replay_plan: Optional[Sequence[Sequence[int]]] = None) -> Dict:
   """Run `settings.steps` optimizer steps over `batches` (an iterator of
   lists of examples); the model is left on the CPU in eval mode with frozen
   grads.
@@ -166,13 +169,22 @@ def train(model, batches: Iterable[List[Dict]], settings: TrainSettings,
   With `settings.time_budget_s`, the step count is re-planned after 30 steps
   and every REPLAN_EVERY steps after (from the mean rate since step 10) so
   that training ends within the budget (the learning-rate schedule follows
-  the new count); the count then depends on the machine's speed.
+  the new count); the count then depends on the machine's speed, so every
+  re-plan is recorded as [step, planned total]. `replay_plan` applies such a
+  record at the same points of the loop instead (no timing involved): the
+  same model, batches, settings and plan give the same weights on CPU.
 
-  -> {'losses': per-log-interval mean losses, 'steps': ..., 'seconds': ...}.
+  -> {'losses': per-log-interval mean losses, 'steps': ..., 'seconds': ...,
+      'step_plan': [[step, planned total], ...]}.
   """
   import contextlib
 
   import torch
+  if replay_plan is not None and settings.time_budget_s:
+    raise ValueError('a replayed step plan and a time budget exclude each '
+                     'other (the budget would plan anew)')
+  replayed = dict(check_step_plan(replay_plan or [], settings.steps))
+  step_plan: List[List[int]] = []
   device = torch.device(settings.device)
   model.model.to(device)
   model.train()
@@ -221,7 +233,12 @@ def train(model, batches: Iterable[List[Dict]], settings: TrainSettings,
       left = settings.time_budget_s - (time.time() - started)
       plan['steps'] = max(step, warm + 1, min(settings.steps, step + int(
           left / rate)))
+      step_plan.append([step, plan['steps']])
       log(f'{rate:.3f}s/step: planning {plan["steps"]} steps')
+    elif step in replayed:
+      plan['steps'] = replayed[step]
+      step_plan.append([step, plan['steps']])
+      log(f'replayed plan: {plan["steps"]} steps')
     if step % every == 0 or step == plan['steps']:
       mean = running.item() / logged
       losses.append(round(mean, 4))
@@ -232,8 +249,85 @@ def train(model, batches: Iterable[List[Dict]], settings: TrainSettings,
   model.eval()
   model.model.requires_grad_(False)
   model.model.to('cpu')
-  return {'losses': losses, 'steps': step,
+  return {'losses': losses, 'steps': step, 'step_plan': step_plan,
           'seconds': round(time.time() - started, 2)}
+
+
+def check_step_plan(plan, max_steps: int) -> List[Tuple[int, int]]:
+  """A recorded step plan, checked before a long run: [step, planned total]
+  pairs, re-plan steps rising, each reached under the plan before it, no
+  total below its step or above `max_steps` (--steps)."""
+  if not isinstance(plan, (list, tuple)):
+    raise ValueError(f'step plan: a list of [step, planned total] pairs, '
+                     f'not {type(plan).__name__}')
+  checked: List[Tuple[int, int]] = []
+  in_force = max_steps
+  for i, entry in enumerate(plan):
+    if (not isinstance(entry, (list, tuple)) or len(entry) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool)
+                   for v in entry)):
+      raise ValueError(f'step plan entry {i}: {entry!r} is not a '
+                       '[step, planned total] pair of integers')
+    step, total = entry
+    if checked and step <= checked[-1][0]:
+      raise ValueError(f'step plan entry {i}: step {step} does not follow '
+                       f'step {checked[-1][0]}')
+    if not 1 <= step <= in_force:
+      raise ValueError(f'step plan entry {i}: step {step} is never reached '
+                       f'(the plan before it ends at {in_force})')
+    if not step <= total <= max_steps:
+      raise ValueError(f'step plan entry {i}: total {total} outside '
+                       f'[{step}, {max_steps}] (--steps {max_steps})')
+    checked.append((step, total))
+    in_force = total
+  return checked
+
+
+PLAN_LINE = re.compile(r'^[0-9.]+s/step: planning (\d+) steps')
+STEP_LINE = re.compile(r'^step (\d+)/(\d+) loss ')
+
+
+def plan_from_log(lines: Iterable[str], max_steps: int) -> List[List[int]]:
+  """The step plan of a time-budgeted run, rebuilt from its log (for runs
+  made before plans were recorded): a re-plan happens at step 30 or a
+  multiple of REPLAN_EVERY and is logged before that step's own line, so it
+  belongs to the only such step after the step line before it and at or
+  before the step line after it. Every step line is then checked against
+  the plan (its total is the plan in force at its step)."""
+  events = []
+  for line in lines:
+    if PLAN_LINE.match(line):
+      events.append(('plan', int(PLAN_LINE.match(line).group(1))))
+    elif STEP_LINE.match(line):
+      match = STEP_LINE.match(line)
+      events.append(('step', int(match.group(1)), int(match.group(2))))
+  plan: List[List[int]] = []
+  last_step = 0
+  for i, event in enumerate(events):
+    if event[0] == 'step':
+      last_step = event[1]
+      continue
+    following = next((e[1] for e in events[i + 1:] if e[0] == 'step'), None)
+    if following is None:
+      raise ValueError(f'log: a plan of {event[1]} steps with no step line '
+                       'after it')
+    candidates = [s for s in range(last_step + 1, following + 1)
+                  if s == 30 or (s > 30 and s % REPLAN_EVERY == 0)]
+    if len(candidates) != 1:
+      raise ValueError(f'log: the plan of {event[1]} steps between steps '
+                       f'{last_step} and {following} fits steps {candidates}')
+    plan.append([candidates[0], event[1]])
+  check_step_plan(plan, max_steps)
+  for event in events:
+    if event[0] == 'step':
+      in_force = max_steps
+      for step, total in plan:
+        if step <= event[1]:
+          in_force = total
+      if event[2] != in_force:
+        raise ValueError(f'log: step {event[1]}/{event[2]} but the plan '
+                         f'gives {in_force} there')
+  return plan
 
 
 def save_checkpoint(model, out_dir, fp16: bool = False,

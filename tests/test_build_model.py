@@ -155,17 +155,153 @@ def test_build_json_records_every_data_file_and_its_hash(tmp_path):
   assert record['steps_done'] == 2 and record['one_task_per_batch']
 
 
-@needs_shared
-def test_time_budget_replans_the_step_count(tmp_path):
-  """GPU builds give a time budget: after 30 steps the count is re-planned
-  from the rate of steps 11-30 (a budget already spent stops there)."""
-  dump = tmp_path / 'examples.jsonl.gz'
-  assert build.main(squad_fewrel_only(tmp_path) + [
+@pytest.fixture(scope='module')
+def tiny_examples(tmp_path_factory):
+  """A small examples dump and a tiny backbone, shared by the plan tests."""
+  root = tmp_path_factory.mktemp('plan')
+  dump = root / 'examples.jsonl.gz'
+  assert build.main(squad_fewrel_only(root) + [
       '--synthetic', '20', '--dump_examples', str(dump)]) == 0
+  return ['--examples', str(dump), '--backbone',
+          str(tiny_backbone(root / 'backbone')), '--batch-size', '1']
+
+
+@needs_shared
+def test_time_budget_replans_and_the_plan_replays_exactly(
+    tmp_path, tiny_examples, capsys):
+  """GPU builds give a time budget: after 30 steps the count is re-planned
+  from the rate of steps 11-30 (a budget already spent stops there). The
+  count then depends on the machine's speed, so build.json records the plan
+  (the log gives the same plan back) and --replay_plan reproduces the
+  weights with no timing; --expect says MATCH."""
+  from selflearning import training
+  budgeted = tmp_path / 'budgeted'
+  assert build.main(tiny_examples + [
+      '--steps', '500', '--log-every', '10', '--time-budget-s', '0.5',
+      '--out', str(budgeted)]) == 0
+  log = capsys.readouterr().out.splitlines()
+  record = json.loads((budgeted / 'build.json').read_text())
+  assert record['steps_done'] == 30 and record['step_plan'] == [[30, 30]]
+  assert training.plan_from_log(log, 500) == record['step_plan']
+  replayed = tmp_path / 'replayed'
+  assert build.main(tiny_examples + [
+      '--steps', '500', '--log-every', '10', '--replay_plan',
+      str(budgeted / 'build.json'), '--expect', str(budgeted / 'build.json'),
+      '--out', str(replayed)]) == 0
+  assert 'MATCH: weights sha256' in capsys.readouterr().out
+  again = json.loads((replayed / 'build.json').read_text())
+  assert again['settings']['time_budget_s'] is None
+  assert again['step_plan'] == [[30, 30]] and again['steps_done'] == 30
+  assert again['losses'] == record['losses']
+  assert again['weights_sha256'] == record['weights_sha256']
+
+
+@needs_shared
+def test_a_replayed_plan_steers_the_schedule(tmp_path, tiny_examples,
+                                            capsys):
+  """The same total planned one step later changes the learning rate of
+  step 3 and so the weights: --expect then says MISMATCH (exit 1)."""
+  early = tmp_path / 'early'
+  for name, plan in (('early', '[[2, 4]]'), ('late', '[[3, 4]]')):
+    (tmp_path / f'{name}.json').write_text(plan)
+  assert build.main(tiny_examples + [
+      '--steps', '8', '--replay_plan', str(tmp_path / 'early.json'),
+      '--out', str(early)]) == 0
+  assert json.loads((early / 'build.json').read_text())['steps_done'] == 4
+  assert build.main(tiny_examples + [
+      '--steps', '8', '--replay_plan', str(tmp_path / 'late.json'),
+      '--expect', str(early / 'build.json'),
+      '--out', str(tmp_path / 'late')]) == 1
+  assert 'MISMATCH: weights sha256' in capsys.readouterr().out
+
+
+@needs_shared
+def test_expect_refuses_other_init_weights_before_training(
+    tmp_path, tiny_examples, capsys):
+  """A rebuild from the wrong stage-1 weights stops at once (not after
+  35 minutes of training)."""
+  expected = tmp_path / 'build.json'
+  expected.write_text(json.dumps({'weights_sha256': 'x', 'init': {
+      'weights_sha256': 'ab3d'}, 'data_files': []}))
   out = tmp_path / 'model'
-  assert build.main(['--examples', str(dump), '--backbone',
-                     str(tiny_backbone(tmp_path / 'backbone')), '--steps',
-                     '500', '--batch-size', '1', '--time-budget-s', '0.5',
-                     '--out', str(out)]) == 0
-  record = json.loads((out / 'build.json').read_text())
-  assert record['steps_done'] == 30
+  assert build.main(tiny_examples + ['--steps', '2', '--expect',
+                                     str(expected), '--out', str(out)]) == 2
+  err = capsys.readouterr().err
+  assert 'init weights sha256 None (expected ab3d)' in err
+  assert not out.exists()
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize('plan, says', [
+    ({'no': 'plan'}, 'no step_plan'),
+    ([[30]], 'not a [step, planned total] pair'),
+    ([[30, 90.5]], 'not a [step, planned total] pair'),
+    ([[100, 90], [200, 110]], 'total 90 outside [100, 120]'),
+    ([[30, 200]], 'total 200 outside [30, 120]'),
+    ([[30, 60], [100, 110]], 'step 100 is never reached'),
+    ([[100, 110], [30, 60]], 'step 30 does not follow step 100'),
+    ({'step_plan': [[30, 60]], 'settings': {'steps': 3000}},
+     'recorded with --steps 3000'),
+])
+def test_a_malformed_step_plan_is_refused_before_training(tmp_path, capsys,
+                                                          plan, says):
+  path = tmp_path / 'plan.json'
+  path.write_text(json.dumps(plan))
+  out = tmp_path / 'model'
+  assert build.main(['--examples', str(tmp_path / 'never-read.jsonl.gz'),
+                     '--steps', '120', '--replay_plan', str(path),
+                     '--out', str(out)]) == 2
+  err = capsys.readouterr().err
+  assert err.startswith('error: --replay_plan') and says in err, err
+  assert not out.exists()
+
+
+@pytest.mark.unit
+def test_a_replayed_plan_and_a_time_budget_exclude_each_other(tmp_path,
+                                                               capsys):
+  path = tmp_path / 'plan.json'
+  path.write_text('[[30, 60]]')
+  assert build.main(['--examples', str(tmp_path / 'x.jsonl.gz'),
+                     '--replay_plan', str(path), '--time_budget_s', '60',
+                     '--out', str(tmp_path / 'model')]) == 2
+  assert 'exclude each other' in capsys.readouterr().err
+
+
+TRAIN_LOG = '''examples per task: {'ner': 56042}
+0.940s/step: planning 2207 steps (total 63s)
+step 50/2207 loss 89.120 (136s) (total 143s)
+2.076s/step: planning 1004 steps (total 231s)
+step 100/1004 loss 78.841 (223s) (total 231s)
+step 150/1004 loss 105.969 (289s) (total 297s)
+1.723s/step: planning 1208 steps (total 371s)
+step 200/1208 loss 93.415 (363s) (total 371s)'''
+
+
+@pytest.mark.unit
+def test_the_plan_of_an_unrecorded_run_is_read_from_its_log():
+  """Runs made before plans were recorded (the committed model's stage 2):
+  a re-plan belongs to step 30 or a multiple of 100, and every step line
+  must agree with the plan rebuilt."""
+  from selflearning import training
+  lines = TRAIN_LOG.splitlines()
+  assert training.plan_from_log(lines, 3000) == [
+      [30, 2207], [100, 1004], [200, 1208]]
+  tampered = [line.replace('step 150/1004', 'step 150/1005')
+              for line in lines]
+  with pytest.raises(ValueError, match='step 150/1005 but the plan gives '
+                     '1004'):
+    training.plan_from_log(tampered, 3000)
+  with pytest.raises(ValueError, match='no step line after it'):
+    training.plan_from_log(lines[:4], 3000)
+
+
+@pytest.mark.unit
+def test_the_committed_model_records_its_step_plan():
+  """The plan `make build-model` replays: valid for the recorded --steps and
+  ending at the steps the committed weights were trained for."""
+  from selflearning import training
+  record = json.loads((REPO / 'models' / 'gliner-multitask-minilm-l6' /
+                       'build.json').read_text())
+  plan = training.check_step_plan(record['step_plan'],
+                                  record['settings']['steps'])
+  assert plan[0][0] == 30 and plan[-1][1] == record['steps_done']
