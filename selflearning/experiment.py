@@ -42,24 +42,21 @@ REPO = Path(__file__).resolve().parents[1]
 SPLITS = ('test', 'dev')  # scored, and pseudo-labelled (text only)
 
 
-# What earlier runs taught (kept in the generated document).
-FINDINGS = """## What made self-learning gain, and what limits it
+# What earlier runs taught (kept in the generated document). Only what holds
+# whatever the base model: a reading of one model's numbers belongs in that
+# model's card, or this text goes stale with the next model.
+FINDINGS = """## What earlier runs taught
 
-* **Label smoothing collapsed it.** With `--label-smoothing 0.1` (the earlier
+* **Label smoothing collapses it.** With `--label-smoothing 0.1` (the earlier
   default) the token-level model's scores were squashed: after 40 steps on the
   ai pseudo-labels no score reached 0.31 and F1 fell from 0.150 to 0.010 for
   each of three seeds (2026-11-26). gliner smooths every target, and a
   token-level model has start/end/inside targets for every word and label, so
-  the smoothed negatives outweigh the few positives. With smoothing off the
-  same recipe gains on every domain and seed (table above). The earlier
-  NER-only demo model also lacked any domain type in its pseudo-labels.
-* **Gains come from the coarse types.** The per-label lines show organization,
-  location and person improving; the domain-specific types (writer, book,
-  algorithm, protein, ...) stay at 0 before and after: the base model never
-  predicts them when the prompt also holds person / organization, so there is
-  nothing of them to pseudo-label. With flat NER one label wins per span, and
-  'person' outscores 'writer' for a writer: asked for writers alone (open
-  extraction, docs/MODEL_CARD.md) the same model finds them at F1 0.71.
+  the smoothed negatives outweigh the few positives. Smoothing is off by default.
+* **Only what the base model predicts can be pseudo-labelled.** A type the base
+  model never predicts (with flat NER, one label wins per span) has no
+  pseudo-labels, so self-learning cannot teach it; the per-label lines above
+  show which types moved.
 * Tried: smoothing 0.1 vs 0 (above). Not tried for lack of session time:
   more steps, min score, negatives per positive, 'mean' loss reduction."""
 
