@@ -669,12 +669,10 @@ def save_measurements(output: str, run_id: str, summary) -> None:
   """The launcher's numbers of a run it waited for (a RunSummary), kept in
   the run's manifest so any later page shows them."""
   manifest = RunManifest.from_dict(read_manifest(output, run_id))
-  read = summary.get('documents_read')
   manifest.measurements = {
       'wall_seconds': round(summary.seconds, 3),
-      'documents_read': read,
-      'documents_per_second': round(read / summary.seconds, 3)
-                              if summary.seconds > 0 else 0.0,
+      'documents_read': summary.get('documents_read'),
+      'documents_per_second': round(summary.documents_per_second(), 3),
       'windows': summary.get('windows'),
       'model_calls': summary.get('model_calls'),
       'subwords': summary.get('subwords'),

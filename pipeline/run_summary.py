@@ -27,9 +27,12 @@ class RunSummary:
     padded = self.get('padded_subwords')
     return 1.0 - self.get('subwords') / padded if padded else 0.0
 
+  def documents_per_second(self) -> float:
+    read = self.get('documents_read')
+    return read / self.seconds if self.seconds > 0 else 0.0
+
   def format(self) -> str:
     read = self.get('documents_read')
-    rate = read / self.seconds if self.seconds > 0 else 0.0
     lines = [
         'gliner-beam run summary',
         f'  documents read:          {read}',
@@ -41,7 +44,7 @@ class RunSummary:
         f'  subwords encoded:        {self.get("subwords")} '
         f'({self.padding_fraction():.1%} padding)',
         f'  wall time:               {self.seconds:.1f} s '
-        f'({rate:.2f} documents/s)',
+        f'({self.documents_per_second():.2f} documents/s)',
     ]
     if self.manifest and self.manifest.get('incremental'):
       lines.insert(4, f'  documents skipped:       '
