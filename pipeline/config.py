@@ -24,6 +24,7 @@ from model_handler.tasks.base import plain_labels
 from pipeline.model_checks import check_device, check_model, check_prompts
 from pipeline.model_checks import model_prompt_tokens
 from pipeline.option_error import OptionError
+from model_handler.task_defaults import NONE as NO_TASK_DEFAULTS
 from model_handler.task_defaults import TaskDefaults, TaskDefaultsError
 from model_handler.task_defaults import read_task_defaults
 from pipeline.task_config import TaskSpecError, parse_tasks_with_defaults
@@ -247,7 +248,7 @@ def resolve_tasks(opts, defaults: Optional[TaskDefaults] = None
   keys they leave out come from the model's `defaults`, then the built-in
   ones. Also returns what was taken from the model ('ner.threshold': 0.3).
   """
-  defaults = defaults or TaskDefaults()
+  defaults = defaults or NO_TASK_DEFAULTS
   shortcut_flags = {
       '--labels': opts.entity_labels is not None,
       '--threshold': opts.threshold is not None,
@@ -278,11 +279,11 @@ def resolve_tasks(opts, defaults: Optional[TaskDefaults] = None
     raise OptionError('--labels', 'a label is given twice: '
                       f'{", ".join(given)}')
   taken = {}
+  model_ner = defaults.for_task(NerTask.name)
   if opts.threshold is not None:
     threshold = opts.threshold
-  elif 'threshold' in defaults.for_task(NerTask.name):
-    threshold = taken['ner.threshold'] = defaults.for_task(
-        NerTask.name)['threshold']
+  elif 'threshold' in model_ner:
+    threshold = taken['ner.threshold'] = model_ner['threshold']
   else:
     threshold = NerTask.threshold
   if not 0.0 <= threshold <= 1.0:

@@ -63,12 +63,11 @@ class PlanStage2CallsFn(beam.DoFn):
   def _plan(self, result: CallResult):
     measure = self._measure
     window = result.call.window
-    prefix_subwords = measure.prefix_cost(self._task.later_stage_prefix)[1]
+    label_budget = (measure.subword_limit - window.n_subwords -
+                    measure.prefix_cost(self._task.later_stage_prefix)[1])
 
     def fits(labels) -> bool:
-      return measure.labels_fit(
-          tuple(p for _, p in labels),
-          measure.subword_limit - prefix_subwords - window.n_subwords)
+      return measure.labels_fit(tuple(p for _, p in labels), label_budget)
 
     prompts, too_long = self._task.stage2_prompts(result, fits)
     for prompt in prompts:
