@@ -85,13 +85,11 @@ def calibrate_ner(args) -> Dict:
   out, dead = ev.run_task(rows, task, args.model, args.threads)
   curve = {}
   for t in GRID:
-    tp = fp = fn = 0
+    score = goldlib.Score()
     for doc_id, want in gold.items():
-      got = {(r['start'], r['end'], r['label']) for r in out[doc_id]
-             if r['score'] >= t}
-      tp, fp, fn = tp + len(want & got), fp + len(got - want), fn + len(
-          want - got)
-    curve[t] = _f1(tp, fp, fn)
+      score.add(want, [(r['start'], r['end'], r['label'])
+                       for r in out[doc_id] if r['score'] >= t])
+    curve[t] = score.report()['micro']['f1']
   return {'values': {'threshold': best(curve)}, 'metric': 'micro F1',
           'curve': curve, 'sentences': len(rows), 'dead_letters': dead,
           'data': f'test splits of {", ".join(sorted(corpora))} '
